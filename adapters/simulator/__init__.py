@@ -1,0 +1,1 @@
+"""A simulator of city command centres: they report incidents and answer their tasks."""

@@ -1,0 +1,33 @@
+"""Every topic name the hub uses, in one place, versioned.
+
+Exercise traffic lives on separate topics (prefix ``exercise.``) so that keeping drills away from
+live operations does not depend on every consumer remembering a flag.
+"""
+
+from __future__ import annotations
+
+from hub.model.envelope import Lane
+
+INCIDENTS = "liandong.incidents.v1"
+TASKS = "liandong.tasks.v1"
+TASK_UPDATES = "liandong.task-updates.v1"
+RESOURCES = "liandong.resources.v1"
+AUDIT = "liandong.audit.v1"
+DEADLETTER = "liandong.deadletter.v1"
+
+LIVE_TOPICS = (INCIDENTS, TASKS, TASK_UPDATES, RESOURCES, AUDIT, DEADLETTER)
+EXERCISE_PREFIX = "exercise."
+
+
+def for_lane(topic: str, lane: Lane) -> str:
+    """The topic that carries ``lane`` traffic: exercise events never share a live topic."""
+    if topic not in LIVE_TOPICS:
+        raise ValueError(f"unknown topic '{topic}'")
+    return EXERCISE_PREFIX + topic if lane is Lane.EXERCISE else topic
+
+
+def lane_of(topic: str) -> Lane:
+    return Lane.EXERCISE if topic.startswith(EXERCISE_PREFIX) else Lane.ACTUAL
+
+
+ALL_TOPICS = LIVE_TOPICS + tuple(EXERCISE_PREFIX + t for t in LIVE_TOPICS)

@@ -1,0 +1,246 @@
+"""``liandong``: run the hub, manage adapter credentials, export the log, run benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from hub.errors import HubError
+from hub.intake.credentials import create_adapter
+from hub.model.envelope import format_time
+from hub.region import load_region
+from hub.settings import Settings, from_env
+from hub.store.db import connect_direct
+
+app = typer.Typer(
+    help="Liandong 联动: cross-jurisdiction emergency coordination hub.", no_args_is_help=True
+)
+adapters_app = typer.Typer(
+    help="Adapter credentials (one per city system, bound to its jurisdiction)."
+)
+log_app = typer.Typer(help="The event log (the journal every drill and audit reads).")
+app.add_typer(adapters_app, name="adapters")
+app.add_typer(log_app, name="log")
+
+DataOption = Annotated[
+    Path | None, typer.Option("--data", help="data directory [env LIANDONG_DATA]")
+]
+REPO = Path(__file__).resolve().parent.parent
+DEMO_SCENARIO = REPO / "adapters" / "simulator" / "scenarios" / "demo.yaml"
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _now() -> str:
+    import time
+
+    return format_time(time.time_ns() // 1_000_000)
+
+
+@adapters_app.command("add")
+def adapters_add(
+    jurisdiction: Annotated[str, typer.Option(help="GB/T 2260 code the adapter speaks for")],
+    name: Annotated[str, typer.Option(help="unique adapter name, e.g. wujiang-cap")],
+    data: DataOption = None,
+) -> None:
+    """Create an adapter credential; its token is printed as the last line (shown only once)."""
+    settings = from_env(data=data)
+    region = load_region()
+    if not region.is_known(jurisdiction):
+        _fail(f"'{jurisdiction}' is not a jurisdiction of the region (GB/T 2260 code expected)")
+    conn = connect_direct(settings.database_path)
+    try:
+        token = create_adapter(conn, name, jurisdiction, _now())
+    except HubError as exc:
+        _fail(str(exc))
+    finally:
+        conn.close()
+    j = region.jurisdiction(jurisdiction)
+    typer.echo(f"adapter '{name}' speaks for {j.name_zh} {j.name_en} ({jurisdiction}); token:")
+    typer.echo(token)
+
+
+@adapters_app.command("list")
+def adapters_list(data: DataOption = None) -> None:
+    """List adapter credentials (names and jurisdictions, never tokens)."""
+    from hub.store.adapters import list_adapters
+
+    conn = connect_direct(from_env(data=data).database_path)
+    for adapter in list_adapters(conn):
+        typer.echo(f"{adapter.name}\t{adapter.jurisdiction}")
+    conn.close()
+
+
+@log_app.command("export")
+def log_export(
+    data: DataOption = None,
+    topic: Annotated[list[str] | None, typer.Option(help="only these topics (repeatable)")] = None,
+    out: Annotated[Path | None, typer.Option(help="write here instead of standard output")] = None,
+) -> None:
+    """Write the log as JSONL: one envelope a line, with its topic, offset and append time."""
+    conn = connect_direct(from_env(data=data).database_path)
+    sql = 'SELECT topic, "offset", key, ts_ms, value FROM log'
+    args: list[Any] = []
+    if topic:
+        sql += f" WHERE topic IN ({','.join('?' * len(topic))})"
+        args.extend(topic)
+    handle = out.open("wb") if out else sys.stdout.buffer
+    try:
+        for t, offset, key, ts, value in conn.execute(sql + ' ORDER BY "offset"', args):
+            line = {
+                "topic": t,
+                "offset": offset,
+                "key": key,
+                "time": format_time(ts),
+                "event": orjson.Fragment(value),
+            }
+            handle.write(orjson.dumps(line) + b"\n")
+    finally:
+        if out:
+            handle.close()
+        conn.close()
+
+
+@app.command("bench")
+def bench(
+    name: Annotated[str, typer.Argument(help="benchmark name, e.g. embedded")],
+    json_output: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    quick: Annotated[bool, typer.Option(help="fewer and shorter runs (a smoke check)")] = False,
+) -> None:
+    """Run a benchmark from bench/ and print its figures."""
+    try:
+        module = importlib.import_module(f"bench.{name.replace('-', '_')}")
+    except ModuleNotFoundError:
+        _fail(f"no benchmark named '{name}' (see bench/)")
+    result = module.run(quick=quick)
+    if json_output:
+        typer.echo(orjson.dumps(result).decode())
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key}: {value}")
+
+
+def seed_demo(settings: Settings) -> Path:
+    """Create the demo's adapter credentials; returns the file holding their tokens."""
+    from hub.store.adapters import list_adapters
+
+    region = load_region()
+    conn = connect_direct(settings.database_path)
+    tokens_file = settings.data / "demo-adapters.json"
+    try:
+        existing = {a.name for a in list_adapters(conn)}
+        tokens: dict[str, dict[str, str]] = {}
+        if tokens_file.exists():
+            tokens = orjson.loads(tokens_file.read_bytes())
+        for code in DEMO_JURISDICTIONS:
+            name = f"demo-{code}"
+            if name in existing and name in tokens:
+                continue
+            if name in existing:
+                name = f"demo-{code}-{os.getpid()}"
+            tokens[name] = {
+                "jurisdiction": code,
+                "token": create_adapter(conn, name, code, _now()),
+                "name_zh": region.jurisdiction(code).name_zh,
+            }
+    finally:
+        conn.close()
+    tokens_file.write_bytes(orjson.dumps(tokens, option=orjson.OPT_INDENT_2))
+    tokens_file.chmod(0o600)
+    return tokens_file
+
+
+# Qingpu, Wujiang, Jiashan (demonstration zone), Jinshan and Pinghu, Kunshan.
+DEMO_JURISDICTIONS = ("310118", "320509", "330421", "310116", "330482", "320583")
+
+
+@app.command("run")
+def run(
+    data: DataOption = None,
+    host: Annotated[
+        str | None, typer.Option(help="address to listen on [env LIANDONG_HOST]")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="port [env LIANDONG_PORT]")] = None,
+    demo: Annotated[
+        bool | None,
+        typer.Option(
+            "--demo/--no-demo",
+            help="seed demo adapters and play the demo scenario (default on first run)",
+        ),
+    ] = None,
+) -> None:
+    """Run the hub (embedded bus and SQLite: no external server)."""
+    import uvicorn
+
+    settings = from_env(data=data, host=host, port=port)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    first_run = not settings.database_path.exists()
+    play_demo = first_run if demo is None else demo
+    try:
+        settings.check()
+        tokens_file = seed_demo(settings) if play_demo else None
+        factory = importlib.import_module("hub.console.app")  # nothing imports the console
+        web = factory.create_app(settings)
+    except HubError as exc:
+        _fail(str(exc))
+    url = f"http://{settings.host}:{settings.port}/"
+    config = uvicorn.Config(
+        web, host=settings.host, port=settings.port, log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+
+    async def main() -> None:
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            if serving.done():
+                await serving
+                return
+            await asyncio.sleep(0.05)
+        typer.echo(f"Liandong 联动 hub running at {url}  (data: {settings.data.resolve()})")
+        typer.echo(f"  health: {url}healthz   metrics: {url}metrics   stop: Ctrl-C")
+        simulator = None
+        if tokens_file is not None:
+            typer.echo(
+                f"  demo: simulated city command centres report incidents; watch them at {url}"
+            )
+            simulator = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block
+                [
+                    sys.executable,
+                    "-m",
+                    "adapters.simulator",
+                    "--hub",
+                    url,
+                    "--adapters",
+                    str(tokens_file),
+                    "--scenario",
+                    str(DEMO_SCENARIO),
+                ],
+                cwd=REPO,
+            )
+        try:
+            await serving
+        finally:
+            if simulator is not None and simulator.poll() is None:
+                simulator.send_signal(signal.SIGTERM)
+                simulator.wait(timeout=10)
+
+    asyncio.run(main())
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,43 @@
+"""The FastAPI application factory; the hub's lifespan is the app's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from hub.console import problems
+from hub.console.auth import TokenCache
+from hub.console.routes import health, incidents, overview, tasks
+from hub.runtime import Hub
+from hub.settings import Settings, from_env
+
+
+def create_app(settings: Settings | None = None, hub: Hub | None = None) -> FastAPI:
+    """Build the app. With ``hub`` given the caller owns its lifecycle; otherwise the app does."""
+    owned = hub is None
+    the_hub = hub if hub is not None else Hub(settings or from_env())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if owned:
+            await the_hub.start()
+        try:
+            yield
+        finally:
+            if owned:
+                await the_hub.stop()
+
+    app = FastAPI(title="Liandong 联动", version="0.1.0", lifespan=lifespan)
+    app.state.hub = the_hub
+    app.state.tokens = TokenCache()
+    problems.install(app)
+    for module in (incidents, tasks, health, overview):
+        app.include_router(module.router)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Entry for ``uvicorn --factory hub.console.app:create_app_from_env``."""
+    return create_app(from_env())

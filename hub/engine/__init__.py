@@ -1,0 +1,1 @@
+"""The playbook engine: load playbooks, match incidents, plan tasks, run the lifecycle."""

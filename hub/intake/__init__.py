@@ -1,0 +1,1 @@
+"""Intake: validate an incident, authorise its sender, deduplicate, store, publish."""

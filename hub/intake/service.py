@@ -1,0 +1,183 @@
+"""The intake: turns a posted canonical incident into a stored version and an
+``incident.reported`` event, in one transaction, exactly once per sender and identifier."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import orjson
+from pydantic import ValidationError
+
+from hub.bus import topics
+from hub.clock import Clock
+from hub.errors import Conflict, InvalidInput, NotAllowed
+from hub.model.envelope import derived_id, format_time
+from hub.model.events import IncidentReported, IntakeRefused, make_event
+from hub.model.incident import Incident, MsgType, lane_for
+from hub.region import Region
+from hub.store import incidents as store
+from hub.store.adapters import AdapterCredential
+from hub.store.db import Database, Tx
+from hub.store.outbox import Emitter
+
+
+class InvalidIncident(InvalidInput):
+    """An incident that fails validation; ``errors`` lists (field, problem) pairs."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{f}: {p}" for f, p in errors))
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The intake's answer; a resend of the same message gets the same receipt."""
+
+    identifier: str
+    sender: str
+    thread: str
+    version: int
+    event: str
+    received: str
+    duplicate: bool
+
+
+def parse_incident(body: bytes) -> Incident:
+    try:
+        return Incident.model_validate_json(body)
+    except ValidationError as exc:
+        raise InvalidIncident([_field_error(e) for e in exc.errors()]) from None
+
+
+def _field_error(err: object) -> tuple[str, str]:
+    assert isinstance(err, dict)
+    path = ""
+    for part in err["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(body)", str(err["msg"])
+
+
+def _digest(incident: Incident) -> str:
+    canonical = orjson.dumps(incident.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+class IntakeService:
+    def __init__(self, db: Database, emitter: Emitter, clock: Clock, region: Region) -> None:
+        self._db = db
+        self._emitter = emitter
+        self._clock = clock
+        self._region = region
+
+    async def report(self, incident: Incident, credential: AdapterCredential) -> Receipt:
+        if incident.sender != credential.jurisdiction:
+            await self._refuse(credential, incident)
+            raise NotAllowed(
+                f"adapter '{credential.name}' speaks for {credential.jurisdiction}, "
+                f"not for sender {incident.sender}"
+            )
+        if not self._region.is_known(incident.sender):
+            raise InvalidIncident(
+                [("sender", f"'{incident.sender}' is not a jurisdiction of the region")]
+            )
+        digest = _digest(incident)
+        return await self._db.run(lambda tx: self._accept(tx, incident, digest, credential))
+
+    def _accept(
+        self, tx: Tx, incident: Incident, digest: str, credential: AdapterCredential
+    ) -> Receipt:
+        existing = store.get_incident(tx.conn, incident.sender, incident.identifier)
+        if existing is not None:
+            if existing.digest != digest:
+                raise Conflict(
+                    f"identifier '{incident.identifier}' from sender {incident.sender} was already "
+                    "received with different content; a changed report needs a new identifier "
+                    "(msgType Update with references)"
+                )
+            return _receipt(existing, duplicate=True)
+        thread = self._thread_of(tx, incident)
+        version = store.next_version(tx.conn, thread)
+        now = self._clock.now_ms()
+        lane = lane_for(incident.status)
+        event_id = derived_id("incident.reported", incident.key)
+        payload = IncidentReported(
+            incident=incident, thread=thread, version=version, received=format_time(now)
+        )
+        envelope = make_event(
+            "incident.reported",
+            payload,
+            id=event_id,
+            source=f"/liandong/adapters/{credential.name}",
+            time=format_time(now),
+            jurisdiction=incident.sender,
+            correlationid=thread,
+            status=lane,
+            subject=incident.key,
+        )
+        row = store.StoredIncident(
+            incident.sender,
+            incident.identifier,
+            thread,
+            version,
+            incident.msgType.value,
+            incident.status.value,
+            incident.sent,
+            digest,
+            now,
+            event_id,
+            incident.model_dump_json(exclude_none=True).encode(),
+        )
+        store.insert_incident(tx.conn, row)
+        self._emitter.append(
+            tx, topics.for_lane(topics.INCIDENTS, lane), thread, envelope.encode(), now
+        )
+        return _receipt(row, duplicate=False)
+
+    @staticmethod
+    def _thread_of(tx: Tx, incident: Incident) -> str:
+        if incident.msgType is MsgType.ALERT or not incident.references:
+            return incident.key
+        refs = incident.referenced()
+        for ref in refs:
+            found = store.get_incident(tx.conn, ref.sender, ref.identifier)
+            if found is not None:
+                return found.thread
+        # It refers to messages we never received: the earliest reference still names the thread.
+        return f"{refs[0].sender},{refs[0].identifier}"
+
+    async def _refuse(self, credential: AdapterCredential, incident: Incident) -> None:
+        now = self._clock.now_ms()
+        payload = IntakeRefused(
+            adapter=credential.name,
+            credential_jurisdiction=credential.jurisdiction,
+            claimed=incident.sender,
+            identifier=incident.identifier,
+            reason="sender does not match the adapter's jurisdiction",
+        )
+        envelope = make_event(
+            "intake.refused",
+            payload,
+            id=derived_id("intake.refused", credential.name, incident.key, str(now)),
+            source=f"/liandong/adapters/{credential.name}",
+            time=format_time(now),
+            jurisdiction=credential.jurisdiction,
+            correlationid=incident.key,
+        )
+
+        def write(tx: Tx) -> None:
+            self._emitter.append(tx, topics.AUDIT, credential.jurisdiction, envelope.encode(), now)
+
+        await self._db.run(write)
+
+
+def _receipt(row: store.StoredIncident, duplicate: bool) -> Receipt:
+    return Receipt(
+        identifier=row.identifier,
+        sender=row.sender,
+        thread=row.thread,
+        version=row.version,
+        event=row.event_id,
+        received=format_time(row.received_ms),
+        duplicate=duplicate,
+    )

@@ -1,0 +1,1 @@
+"""Pure data: envelope, incidents, tasks, region and the event registry. No I/O here."""

@@ -1,0 +1,170 @@
+"""The registry of event types: each CloudEvents ``type`` and the model of its ``data``.
+
+Event types are past-tense facts. Decoding goes through this registry, so an unknown type or a
+payload that does not fit its model fails loudly with a message naming what is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from hub.errors import InvalidInput, UnknownEventType
+from hub.model.envelope import Envelope, Lane
+from hub.model.incident import Incident
+from hub.model.task import Task, TaskState
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IncidentReported(_Payload):
+    """A CAP message accepted by the intake; ``thread`` keys the incident's first message."""
+
+    incident: Incident
+    thread: str
+    version: int
+    received: str
+
+
+class TaskIssued(_Payload):
+    task: Task
+
+
+class TaskUpdated(_Payload):
+    """A task moved from ``previous`` to ``state``; ``by`` is the acting jurisdiction or 'hub'."""
+
+    task: str
+    incident: str
+    target: str
+    previous: TaskState
+    state: TaskState
+    by: str
+    reason: str | None = None
+    at: str
+
+
+class EvaluationFailed(_Payload):
+    incident: str
+    playbook: str
+    reason: str
+
+
+class IntakeRefused(_Payload):
+    """An adapter tried something its credential does not allow (recorded for audit)."""
+
+    adapter: str
+    credential_jurisdiction: str
+    claimed: str
+    identifier: str | None = None
+    reason: str
+
+
+class EventDeadLettered(_Payload):
+    """A message no handler could process; kept with the reason, never dropped silently."""
+
+    topic: str
+    offset: int
+    key: str | None = None
+    group: str
+    reason: str
+    payload: str
+
+
+TASK_UPDATE_TYPES: Mapping[TaskState, str] = {
+    state: f"task.{state.value}" for state in TaskState if state is not TaskState.ISSUED
+}
+
+EVENT_TYPES: Mapping[str, type[_Payload]] = {
+    "incident.reported": IncidentReported,
+    "task.issued": TaskIssued,
+    **{name: TaskUpdated for name in TASK_UPDATE_TYPES.values()},
+    "evaluation.failed": EvaluationFailed,
+    "intake.refused": IntakeRefused,
+    "event.deadlettered": EventDeadLettered,
+}
+
+P = TypeVar("P", bound=_Payload)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A decoded event: the envelope and its typed payload."""
+
+    envelope: Envelope
+    payload: _Payload
+
+    def payload_as(self, kind: type[P]) -> P:
+        if not isinstance(self.payload, kind):
+            raise InvalidInput(
+                f"event {self.envelope.id} of type {self.envelope.type} is not a {kind.__name__}"
+            )
+        return self.payload
+
+
+def make_event(
+    type_: str,
+    payload: _Payload,
+    *,
+    id: str,
+    source: str,
+    time: str,
+    jurisdiction: str,
+    correlationid: str,
+    status: Lane = Lane.ACTUAL,
+    causationid: str | None = None,
+    subject: str | None = None,
+    drill: str | None = None,
+) -> Envelope:
+    """Build an envelope for a registered type, checking the payload fits the type."""
+    expected = EVENT_TYPES.get(type_)
+    if expected is None:
+        raise UnknownEventType(f"unknown event type '{type_}'")
+    if not isinstance(payload, expected):
+        raise InvalidInput(
+            f"event type '{type_}' carries {expected.__name__}, not {type(payload).__name__}"
+        )
+    return Envelope(
+        id=id,
+        source=source,
+        type=type_,
+        subject=subject,
+        time=time,
+        data=payload.model_dump(mode="json", exclude_none=True),
+        jurisdiction=jurisdiction,
+        status=status,
+        drill=drill,
+        correlationid=correlationid,
+        causationid=causationid,
+    )
+
+
+def decode(raw: bytes | str) -> Event:
+    """Decode bytes into a typed event; raises ``InvalidInput`` / ``UnknownEventType``."""
+    try:
+        obj: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise InvalidInput("a CloudEvent must be a JSON object")
+    type_ = obj.get("type")
+    model = EVENT_TYPES.get(type_) if isinstance(type_, str) else None
+    if model is None:
+        raise UnknownEventType(f"unknown event type {type_!r}")
+    try:
+        envelope = Envelope.model_validate(obj)
+        payload = model.model_validate(envelope.data)
+    except ValidationError as exc:
+        raise InvalidInput(f"{type_}: {_first_error(exc)}") from None
+    return Event(envelope, payload)
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "(root)"
+    return f"{where}: {err['msg']}"

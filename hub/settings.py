@@ -1,0 +1,71 @@
+"""Settings: every one an environment variable (``LIANDONG_...``), read once and passed down.
+
+Documented in ``deploy/env/liandong.env.example``; a test checks that every name read here is.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hub.errors import InvalidInput
+
+_REPO_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data: Path = Path(".liandong")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    playbooks: Path = field(default=_REPO_PLAYBOOKS)
+    sqlite_synchronous: str = "FULL"
+    bus: str = "embedded"
+    database: str = "sqlite"
+    log_level: str = "INFO"
+    max_body_bytes: int = 1_048_576
+
+    @property
+    def database_path(self) -> Path:
+        return self.data / "liandong.db"
+
+    def check(self) -> None:
+        """Refuse settings that name a part which is not built yet, instead of ignoring them."""
+        if self.bus != "embedded":
+            raise InvalidInput(
+                f"LIANDONG_BUS={self.bus}: only the embedded bus is built so far "
+                "(the Kafka backend is tracked as its own issue)"
+            )
+        if self.database != "sqlite":
+            raise InvalidInput(
+                f"LIANDONG_DATABASE={self.database}: only the embedded SQLite store is built so far"
+            )
+        if not self.playbooks.is_dir():
+            raise InvalidInput(f"LIANDONG_PLAYBOOKS={self.playbooks}: no such directory")
+
+
+def from_env(env: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Settings from the environment; keyword overrides (command-line flags) win."""
+    env = dict(os.environ) if env is None else env
+    values: dict[str, object] = {}
+    if "LIANDONG_DATA" in env:
+        values["data"] = Path(env["LIANDONG_DATA"])
+    if "LIANDONG_HOST" in env:
+        values["host"] = env["LIANDONG_HOST"]
+    if "LIANDONG_PORT" in env:
+        values["port"] = int(env["LIANDONG_PORT"])
+    if "LIANDONG_PLAYBOOKS" in env:
+        values["playbooks"] = Path(env["LIANDONG_PLAYBOOKS"])
+    if "LIANDONG_SQLITE_SYNCHRONOUS" in env:
+        values["sqlite_synchronous"] = env["LIANDONG_SQLITE_SYNCHRONOUS"]
+    if "LIANDONG_BUS" in env:
+        values["bus"] = env["LIANDONG_BUS"]
+    if "LIANDONG_DATABASE" in env:
+        values["database"] = env["LIANDONG_DATABASE"]
+    if "LIANDONG_LOG_LEVEL" in env:
+        values["log_level"] = env["LIANDONG_LOG_LEVEL"]
+    if "LIANDONG_MAX_BODY_BYTES" in env:
+        values["max_body_bytes"] = int(env["LIANDONG_MAX_BODY_BYTES"])
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)  # type: ignore[arg-type]

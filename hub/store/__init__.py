@@ -1,0 +1,1 @@
+"""Persistence: the SQLite database (state and the embedded log in one file) and its tables."""

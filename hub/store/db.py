@@ -1,0 +1,181 @@
+"""One SQLite database, one writer thread, group commit.
+
+All access goes through a single thread that owns the connection: concurrent transactions
+competing for SQLite's lock stall for seconds, while one writer batching whatever is queued into
+one transaction (each job in its own savepoint, so a failing job does not spoil the others)
+sustains thousands of transactions a second. A job's result is released only after COMMIT, so
+"answered" always means "durable".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hub.errors import Unavailable
+from hub.store.schema import migrate
+
+T = TypeVar("T")
+
+_MAX_BATCH = 256
+_STOP = object()
+
+
+class Tx:
+    """What a job sees: the connection, and hooks run on the event loop after COMMIT."""
+
+    __slots__ = ("_after", "conn")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._after: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._after.append(callback)
+
+
+@dataclass(slots=True)
+class _Job:
+    fn: Callable[[Tx], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+    result: Any = None
+    error: BaseException | None = None
+    after: list[Callable[[], None]] = field(default_factory=list)
+
+
+class Database:
+    """The hub's SQLite file (WAL). ``run`` executes a job on the writer thread."""
+
+    def __init__(self, path: Path, synchronous: str = "FULL") -> None:
+        if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError(f"LIANDONG_SQLITE_SYNCHRONOUS: unknown value '{synchronous}'")
+        self.path = path
+        self._synchronous = synchronous.upper()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._start_error: BaseException | None = None
+
+    def open(self) -> None:
+        """Start the writer thread and apply migrations; raises if the file cannot be opened."""
+        self._thread = threading.Thread(target=self._main, name="liandong-db", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._start_error is not None:
+            raise self._start_error
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
+
+    async def run(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn`` inside a write transaction; returns once it is committed."""
+        if self._thread is None:
+            raise Unavailable("the database is not open")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Job(fn, future, loop))
+        return await future
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+        migrate(conn)
+        return conn
+
+    def _main(self) -> None:
+        try:
+            conn = self._connect()
+        except BaseException as exc:  # reported to open(), which re-raises
+            self._start_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            while True:
+                first = self._queue.get()
+                if first is _STOP:
+                    return
+                batch: list[_Job] = [first]
+                stop = False
+                while len(batch) < _MAX_BATCH:
+                    try:
+                        job = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if job is _STOP:
+                        stop = True
+                        break
+                    batch.append(job)
+                self._run_batch(conn, batch)
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for job in batch:
+                tx = Tx(conn)
+                conn.execute("SAVEPOINT job")
+                try:
+                    job.result = job.fn(tx)
+                    job.after = tx._after
+                except Exception as exc:  # the job's own failure; others in the batch go on
+                    job.error = exc
+                    conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            for job in batch:
+                job.error = Unavailable(f"database commit failed: {exc}")
+                job.after = []
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        for job in batch:
+            by_loop.setdefault(job.loop, []).append(job)
+        for loop, jobs in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # loop already closed: nobody waits
+                loop.call_soon_threadsafe(_settle, jobs)
+
+
+def _settle(jobs: list[_Job]) -> None:
+    for job in jobs:
+        for callback in job.after:
+            callback()
+        if job.future.done():
+            continue
+        if job.error is not None:
+            job.future.set_exception(job.error)
+        else:
+            job.future.set_result(job.result)
+
+
+def connect_direct(path: Path) -> sqlite3.Connection:
+    """A connection for command-line tools that run beside (or instead of) the hub process.
+
+    SQLite serialises it with the hub's writer through its file lock; ``busy_timeout`` makes
+    it wait instead of failing while the hub commits.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    migrate(conn)
+    return conn

@@ -1,0 +1,82 @@
+"""Incident messages, every version kept, grouped into threads (an Alert and its Updates/Cancel)."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class StoredIncident:
+    sender: str
+    identifier: str
+    thread: str
+    version: int
+    msg_type: str
+    status: str
+    sent: str
+    digest: str
+    received_ms: int
+    event_id: str
+    body: bytes
+
+
+_COLUMNS = (
+    "sender, identifier, thread, version, msg_type, status, sent, digest, "
+    "received_ms, event_id, body"
+)
+
+
+def get_incident(conn: sqlite3.Connection, sender: str, identifier: str) -> StoredIncident | None:
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM incidents WHERE sender = ? AND identifier = ?",
+        (sender, identifier),
+    ).fetchone()
+    return StoredIncident(*row) if row else None
+
+
+def find_by_identifier(conn: sqlite3.Connection, identifier: str) -> list[StoredIncident]:
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM incidents WHERE identifier = ? ORDER BY sender", (identifier,)
+    ).fetchall()
+    return [StoredIncident(*r) for r in rows]
+
+
+def thread_versions(conn: sqlite3.Connection, thread: str) -> list[StoredIncident]:
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM incidents WHERE thread = ? ORDER BY version", (thread,)
+    ).fetchall()
+    return [StoredIncident(*r) for r in rows]
+
+
+def next_version(conn: sqlite3.Connection, thread: str) -> int:
+    (top,) = conn.execute(
+        "SELECT COALESCE(MAX(version), 0) FROM incidents WHERE thread = ?", (thread,)
+    ).fetchone()
+    return int(top) + 1
+
+
+def insert_incident(conn: sqlite3.Connection, row: StoredIncident) -> None:
+    conn.execute(
+        f"INSERT INTO incidents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            row.sender,
+            row.identifier,
+            row.thread,
+            row.version,
+            row.msg_type,
+            row.status,
+            row.sent,
+            row.digest,
+            row.received_ms,
+            row.event_id,
+            row.body,
+        ),
+    )
+
+
+def recent_incidents(conn: sqlite3.Connection, limit: int) -> list[StoredIncident]:
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM incidents ORDER BY received_ms DESC, rowid DESC LIMIT ?", (limit,)
+    ).fetchall()
+    return [StoredIncident(*r) for r in rows]
