@@ -34,12 +34,13 @@ class Settings:
         """Refuse settings that name a part which is not built yet, instead of ignoring them."""
         if self.bus != "embedded":
             raise InvalidInput(
-                f"LIANDONG_BUS={self.bus}: only the embedded bus is built so far "
-                "(the Kafka backend is tracked as its own issue)"
+                f"LIANDONG_BUS={self.bus}: this bus backend is not built yet; only 'embedded' "
+                "exists so far (the Kafka backend is tracked as its own issue)"
             )
         if self.database != "sqlite":
             raise InvalidInput(
-                f"LIANDONG_DATABASE={self.database}: only the embedded SQLite store is built so far"
+                f"LIANDONG_DATABASE={self.database}: this store is not built yet; only 'sqlite' "
+                "exists so far (PostgreSQL is tracked as its own issue)"
             )
         if not self.playbooks.is_dir():
             raise InvalidInput(f"LIANDONG_PLAYBOOKS={self.playbooks}: no such directory")
