@@ -11,13 +11,10 @@ import contextlib
 import fcntl
 import logging
 import os
-from collections.abc import Sequence
 from typing import IO
 
-from hub.bus import topics
 from hub.bus.consumer import ConsumerLoop
 from hub.bus.embedded import EmbeddedBus
-from hub.bus.port import Record
 from hub.clock import Clock, SystemClock
 from hub.engine.playbook import Playbook, load_playbooks
 from hub.engine.runner import EngineRunner
@@ -50,7 +47,15 @@ class Hub:
         self.intake = IntakeService(self.db, self.bus, self.clock, self.region)
         self.tasks = TaskService(self.db, self.bus, self.clock)
         self.engines = [
-            EngineRunner(self.db, self.bus, self.clock, self.region, self.playbooks, lane)
+            EngineRunner(
+                self.db,
+                self.bus,
+                self.clock,
+                self.region,
+                self.playbooks,
+                lane,
+                on_issued=self.metrics.tasks_issued.labels(lane.value).inc,
+            )
             for lane in (Lane.ACTUAL, Lane.EXERCISE)
         ]
         self._loops: list[ConsumerLoop] = []
@@ -70,14 +75,11 @@ class Hub:
                 engine.group,
                 engine.handle,
                 self.clock,
-                on_commit=self._committed(engine),
+                on_deadletter=self.metrics.deadlettered.labels(engine.group).inc,
             )
             self._loops.append(loop)
             self._running.append(asyncio.create_task(loop.run(), name=f"consumer:{engine.group}"))
         self._running.append(asyncio.create_task(self._refresh_lag(), name="lag"))
-
-    def _committed(self, engine: EngineRunner) -> _OnCommit:
-        return _OnCommit(self, engine)
 
     async def stop(self) -> None:
         for loop in self._loops:
@@ -116,20 +118,6 @@ class Hub:
             await asyncio.sleep(_LAG_REFRESH_S)
 
 
-class _OnCommit:
-    """Counts what a consumer group has committed, for the metrics."""
-
-    def __init__(self, hub: Hub, engine: EngineRunner) -> None:
-        self._hub = hub
-        self._engine = engine
-        self._reported = 0
-
-    def __call__(self, records: Sequence[Record]) -> None:
-        issued = self._engine.tasks_issued
-        self._hub.metrics.tasks_issued.labels(self._engine.lane.value).inc(issued - self._reported)
-        self._reported = issued
-
-
 def _lock_data_dir(settings: Settings) -> IO[str]:
     settings.data.mkdir(parents=True, exist_ok=True)
     handle = (settings.data / "hub.lock").open("w")
@@ -141,6 +129,3 @@ def _lock_data_dir(settings: Settings) -> IO[str]:
     handle.write(str(os.getpid()))
     handle.flush()
     return handle
-
-
-__all__ = ["Hub", "topics"]

@@ -81,7 +81,7 @@ class ConsumerLoop:
         max_batch: int = 256,
         poll_timeout_s: float = 1.0,
         retry: RetryPolicy | None = None,
-        on_commit: Callable[[Sequence[Record]], None] | None = None,
+        on_deadletter: Callable[[], None] | None = None,
     ) -> None:
         self._bus = bus
         self._consumer = consumer
@@ -91,7 +91,7 @@ class ConsumerLoop:
         self._max_batch = max_batch
         self._poll_timeout_s = poll_timeout_s
         self._retry = retry or RetryPolicy()
-        self._on_commit = on_commit
+        self._on_deadletter = on_deadletter
         self._stopping = asyncio.Event()
         self.deadlettered = 0
 
@@ -106,8 +106,6 @@ class ConsumerLoop:
                     continue
                 await self._process(records)
                 await self._consumer.commit(records)
-                if self._on_commit is not None:
-                    self._on_commit(records)
         finally:
             await self._consumer.close()
 
@@ -144,3 +142,5 @@ class ConsumerLoop:
         )
         await self._bus.publish([deadletter_message(record, self._group, reason, self._clock)])
         self.deadlettered += 1
+        if self._on_deadletter is not None:
+            self._on_deadletter()

@@ -6,7 +6,7 @@ plans the same ids, the store refuses them, and no ``task.issued`` is emitted tw
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hub.bus import topics
@@ -52,6 +52,7 @@ class EngineRunner:
         region: Region,
         playbooks: Sequence[Playbook],
         lane: Lane = Lane.ACTUAL,
+        on_issued: Callable[[int], None] | None = None,
     ) -> None:
         self._db = db
         self._emitter = emitter
@@ -61,12 +62,14 @@ class EngineRunner:
         self.lane = lane
         self.group = "engine" if lane is Lane.ACTUAL else "engine.exercise"
         self.topics = (topics.for_lane(topics.INCIDENTS, lane),)
-        self.tasks_issued = 0
+        self._on_issued = on_issued
 
     async def handle(self, records: Sequence[Record]) -> None:
         work = [w for w in (self._prepare(r) for r in records) if w is not None]
         if work:
-            self.tasks_issued += await self._db.run(lambda tx: self._write(tx, work))
+            issued = await self._db.run(lambda tx: self._write(tx, work))
+            if issued and self._on_issued is not None:
+                self._on_issued(issued)
 
     def _prepare(self, record: Record) -> _Work | None:
         event = decode(record.value)
