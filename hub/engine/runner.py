@@ -29,7 +29,7 @@ from hub.model.task import OPEN_STATES, Task, TaskState
 from hub.region import Region
 from hub.store import tasks as task_store
 from hub.store.db import Database, Tx
-from hub.store.outbox import Emitter
+from hub.store.outbox import Emitter, first_emission
 
 SOURCE = "/liandong/hub/engine"
 
@@ -158,11 +158,14 @@ class EngineRunner:
             )
 
     def _emit_failure(self, tx: Tx, item: _Work, playbook: str, reason: str) -> None:
+        event_id = derived_id(item.cause, "evaluation.failed", playbook)
+        if not first_emission(tx.conn, event_id):
+            return
         payload = EvaluationFailed(incident=item.reported.thread, playbook=playbook, reason=reason)
         envelope = make_event(
             "evaluation.failed",
             payload,
-            id=derived_id(item.cause, "evaluation.failed", playbook),
+            id=event_id,
             source=SOURCE,
             time=format_time(self._clock.now_ms()),
             jurisdiction=item.reported.incident.sender,

@@ -135,6 +135,48 @@ def union(parts: Iterable[BaseGeometry]) -> BaseGeometry:
     return result
 
 
+class DistrictIndex:
+    """Districts' projected boundaries indexed for point and distance queries.
+
+    The polygons are prepared (their edges indexed once) and kept in an STRtree, so a query
+    touches only the few districts whose boxes are near, and tests those with indexed edges.
+    """
+
+    def __init__(self, codes: Sequence[str], shapes: Sequence[BaseGeometry]) -> None:
+        self._codes = np.array(codes)
+        self._shapes = np.array(shapes)
+        shapely.prepare(self._shapes)
+        self._boundaries = shapely.boundary(self._shapes)
+        self._tree = shapely.STRtree(self._shapes)
+
+    def covering(self, x: float, y: float) -> list[str]:
+        """Codes of the districts whose polygon covers the point (borders count)."""
+        point = Point(x, y)
+        idx = self._tree.query(point)
+        hits: list[str] = self._codes[idx[shapely.intersects(self._shapes[idx], point)]].tolist()
+        return hits
+
+    def within(self, geometry: BaseGeometry, km: float) -> list[tuple[str, float]]:
+        """(code, distance) of the districts within km of the geometry, 0.0 if overlapping."""
+        # Exact GEOS distance between a 400-vertex district and a 64-vertex circle costs
+        # ~100 µs (shapely does not use prepared geometry for it), so do as little of it as
+        # possible: boxes first, then the prepared intersects test (distance 0), and only then
+        # the distance to the part of the boundary inside the box grown by km. That part is
+        # enough: a nearest point no further than km from the geometry lies inside that box.
+        xmin, ymin, xmax, ymax = np.add(shapely.bounds(geometry), (-km, -km, km, km)).tolist()
+        near = self._tree.query(shapely.box(xmin, ymin, xmax, ymax))  # callers sort
+        if not len(near):
+            return []
+        overlap = shapely.intersects(self._shapes[near], geometry)
+        distances = np.zeros(len(near))
+        if not overlap.all():
+            clipped = shapely.clip_by_rect(self._boundaries[near[~overlap]], xmin, ymin, xmax, ymax)
+            distances[~overlap] = shapely.distance(clipped, geometry)  # NaN: nothing left
+        keep = distances <= km
+        codes: list[str] = self._codes[near[keep]].tolist()
+        return list(zip(codes, distances[keep].tolist(), strict=True))
+
+
 def _polygonal_part(geometry: BaseGeometry) -> BaseGeometry | None:
     # make_valid may return a collection mixing polygons with stray lines or points.
     if geometry.geom_type in ("Polygon", "MultiPolygon"):

@@ -1,8 +1,9 @@
 """The region: jurisdictions, their boundaries, who borders whom, and the agreements between them.
 
 A :class:`Region` is built once from the packaged data files (``load_region()``) and then only
-answers questions; it is immutable and safe to share between tasks and threads. All geometry it
-takes and returns lives in the hub's km plane (see :mod:`hub.region.geometry`).
+answers questions; it is immutable and safe to share between asyncio tasks. Not between
+threads: GEOS builds a prepared geometry's edge index lazily, on first use, without a lock. All
+geometry it takes and returns lives in the hub's km plane (see :mod:`hub.region.geometry`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import numpy as np
 import orjson
 import shapely
-from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
 from hub.model.region import (
@@ -75,21 +74,16 @@ class Region:
         self._attribution = MappingProxyType(dict(attribution or {}))
         if missing := sorted(set(by_code) - set(boundaries)):
             raise ValueError(f"no boundary for {missing}")
-        self._geometry: dict[str, BaseGeometry] = {}
-        for code in by_code:
-            shape = geo.project_geojson(boundaries[code])
-            shapely.prepare(shape)  # index the edges once: point-in-polygon, distance, overlap
-            self._geometry[code] = shape
+        self._geometry = {code: geo.project_geojson(boundaries[code]) for code in by_code}
+        shapely.prepare(list(self._geometry.values()))  # index the edges once, for predicates
         self._district_codes = tuple(c for c, j in by_code.items() if j.level == "district")
         self._children: dict[str, tuple[str, ...]] = {
             c: tuple(d for d in self._district_codes if by_code[d].parent == c)
             for c, j in by_code.items()
             if j.level == "city"
         }
-        self._district_array = np.array([self._geometry[c] for c in self._district_codes])
-        self._district_bounds = shapely.bounds(self._district_array)
-        self._boundary_array = shapely.boundary(self._district_array)
-        self._tree = shapely.STRtree(self._district_array)
+        shapes = [self._geometry[c] for c in self._district_codes]
+        self._index = geo.DistrictIndex(self._district_codes, shapes)
         self._neighbours, self._border = self._index_adjacency(adjacency)
         self._agreements = tuple(sorted(agreements, key=lambda a: a.id))
         self._agreement_by_id = {a.id: a for a in self._agreements}
@@ -109,13 +103,8 @@ class Region:
             boundaries[code] = fields.pop("geometry")
             jurisdictions.append(Jurisdiction.model_validate(fields))
         adjacency = [(a, b, float(km)) for a, b, km in data["adjacency"]]
-        return cls(
-            jurisdictions,
-            boundaries,
-            adjacency,
-            load_agreements(agreements_path),
-            data.get("attribution"),
-        )
+        agreements = load_agreements(agreements_path)
+        return cls(jurisdictions, boundaries, adjacency, agreements, data.get("attribution"))
 
     # -- jurisdictions ---------------------------------------------------------------------
 
@@ -174,12 +163,7 @@ class Region:
 
         A point exactly on a shared border belongs to the lower code, so the answer is stable.
         """
-        point = Point(geo.project(lat, lon))
-        hits = [
-            self._district_codes[i]
-            for i in self._tree.query(point)
-            if self._district_array[i].intersects(point)
-        ]
+        hits = self._index.covering(*geo.project(lat, lon))
         return self._jurisdictions[min(hits)] if hits else None
 
     def area_geometry(
@@ -207,30 +191,8 @@ class Region:
         sorted by (distance, code), without ``exclude``."""
         if not (math.isfinite(km) and km >= 0.0):
             raise ValueError(f"km must be a finite non-negative number, not {km!r}")
-        # Exact GEOS distance between a 400-vertex district and a 64-vertex circle costs
-        # ~100 µs (shapely does not use prepared geometry for it), so do as little of it as
-        # possible: boxes first, then the prepared intersects test (distance 0), and only then
-        # the distance to the part of the boundary inside the box grown by km. That part is
-        # enough: a nearest point no further than km from the geometry lies inside that box.
-        xmin, ymin, xmax, ymax = shapely.bounds(geometry).tolist()
-        xmin, ymin, xmax, ymax = xmin - km, ymin - km, xmax + km, ymax + km
-        b = self._district_bounds
-        near = np.flatnonzero((b[:, 0] <= xmax) & (b[:, 2] >= xmin) & (b[:, 1] <= ymax) & (b[:, 3] >= ymin))
-        found = []
-        if len(near):
-            overlap = shapely.intersects(self._district_array[near], geometry)
-            far = near[~overlap]
-            clipped = shapely.clip_by_rect(self._boundary_array[far], xmin, ymin, xmax, ymax)
-            distances = shapely.distance(clipped, geometry)  # NaN where nothing is left
-            found = [(self._district_codes[i], 0.0) for i in near[overlap].tolist()]
-            found += [
-                (self._district_codes[i], d)
-                for i, d in zip(far.tolist(), distances.tolist(), strict=True)
-                if d <= km
-            ]
-        return sorted(
-            (item for item in found if item[0] != exclude), key=lambda item: (item[1], item[0])
-        )
+        found = self._index.within(geometry, km)
+        return sorted((c for c in found if c[0] != exclude), key=lambda item: (item[1], item[0]))
 
     def distance_km(self, code: str, geometry: BaseGeometry) -> float:
         """Distance in km from a jurisdiction's boundary to the geometry (0.0 if they overlap)."""

@@ -57,18 +57,46 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX tasks_incident ON tasks (incident);
     CREATE INDEX tasks_target_state ON tasks (target, state);
     """,
+    # 2: ids of events emitted once per cause but not tied to a row of their own
+    """
+    CREATE TABLE emitted (
+        event_id  TEXT PRIMARY KEY
+    );
+    """,
 )
 
 
 def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema up to date; returns the version now in force."""
-    (current,) = conn.execute("PRAGMA user_version").fetchone()
-    if current > len(MIGRATIONS):
-        raise RuntimeError(
-            f"database schema version {current} is newer than this hub ({len(MIGRATIONS)})"
-        )
-    for number in range(current, len(MIGRATIONS)):
-        conn.executescript(
-            f"BEGIN IMMEDIATE; {MIGRATIONS[number]} PRAGMA user_version={number + 1}; COMMIT;"
-        )
+    """Bring the schema up to date; returns the version now in force.
+
+    The version is read again after taking the write lock, so two processes opening a new data
+    directory at once do not both apply the same migration.
+    """
+    if _version(conn) == len(MIGRATIONS):
+        return len(MIGRATIONS)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        current = _version(conn)
+        if current > len(MIGRATIONS):
+            raise RuntimeError(
+                f"database schema version {current} is newer than this hub ({len(MIGRATIONS)})"
+            )
+        for number in range(current, len(MIGRATIONS)):
+            for statement in _statements(MIGRATIONS[number]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={number + 1}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
     return len(MIGRATIONS)
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    return int(version)
+
+
+def _statements(script: str) -> list[str]:
+    # executescript() would COMMIT the open transaction first; split and run one by one instead.
+    return [s.strip() for s in script.split(";") if s.strip()]
