@@ -31,3 +31,16 @@ def lane_of(topic: str) -> Lane:
 
 
 ALL_TOPICS = LIVE_TOPICS + tuple(EXERCISE_PREFIX + t for t in LIVE_TOPICS)
+
+
+# MQTT topics between the hub's MQTT link and a city system, one subtree per jurisdiction, so a
+# broker ACL `pattern` rule can confine each city's credential to its own subtree.
+MQTT_KINDS = ("incidents", "tasks", "task-updates", "status")
+
+
+def mqtt_topic(jurisdiction: str, kind: str) -> str:
+    """``liandong/v1/{jurisdiction}/{kind}``: incidents and task-updates go up, tasks go down,
+    status carries the link's retained online/offline (last will) state."""
+    if kind not in MQTT_KINDS:
+        raise ValueError(f"unknown MQTT topic kind '{kind}'")
+    return f"liandong/v1/{jurisdiction}/{kind}"
