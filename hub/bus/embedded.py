@@ -39,12 +39,10 @@ class EmbeddedBus:
     ) -> Record:
         """Append within the caller's transaction; consumers are woken after COMMIT."""
         ts = self._clock.now_ms() if ts_ms is None else ts_ms
-        cur = tx.conn.execute(
-            "INSERT INTO log (topic, key, ts_ms, value) VALUES (?, ?, ?, ?)",
+        (offset,) = tx.conn.execute(
+            'INSERT INTO log (topic, key, ts_ms, value) VALUES (?, ?, ?, ?) RETURNING "offset"',
             (topic, key, ts, value),
-        )
-        offset = cur.lastrowid
-        assert offset is not None
+        ).fetchone()
         tx.after_commit(partial(self._appended, topic, offset))
         return Record(topic, 0, offset, key, value, ts)
 
@@ -106,7 +104,9 @@ class EmbeddedBus:
 
 def _committed(tx: Tx, group: str, topics: Sequence[str]) -> dict[str, int]:
     out = dict.fromkeys(topics, 0)
-    rows = tx.conn.execute('SELECT topic, "offset" FROM consumer_offsets WHERE grp = ?', (group,))
+    rows = tx.conn.execute(
+        'SELECT topic, "offset" FROM consumer_offsets WHERE grp = ?', (group,)
+    ).fetchall()
     for topic, offset in rows:
         if topic in out:
             out[topic] = offset

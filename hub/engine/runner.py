@@ -28,7 +28,7 @@ from hub.model.incident import MsgType
 from hub.model.task import OPEN_STATES, Task, TaskState
 from hub.region import Region
 from hub.store import tasks as task_store
-from hub.store.db import Database, Tx
+from hub.store.db import Runner, Tx
 from hub.store.outbox import Emitter, first_emission
 
 SOURCE = "/liandong/hub/engine"
@@ -46,7 +46,7 @@ class EngineRunner:
 
     def __init__(
         self,
-        db: Database,
+        db: Runner,
         emitter: Emitter,
         clock: Clock,
         region: Region,

@@ -13,12 +13,12 @@ from hub.model.envelope import derived_id, format_time
 from hub.model.events import TASK_UPDATE_TYPES, TaskUpdated, make_event
 from hub.model.task import Task, TaskState, can_move
 from hub.store import tasks as task_store
-from hub.store.db import Database, Tx
+from hub.store.db import Runner, Tx
 from hub.store.outbox import Emitter
 
 
 class TaskService:
-    def __init__(self, db: Database, emitter: Emitter, clock: Clock) -> None:
+    def __init__(self, db: Runner, emitter: Emitter, clock: Clock) -> None:
         self._db = db
         self._emitter = emitter
         self._clock = clock

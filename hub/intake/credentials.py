@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 
 from hub.store.adapters import add_adapter
+from hub.store.sql import Connection
 
 
 def new_token() -> str:
@@ -18,7 +18,7 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_adapter(conn: sqlite3.Connection, name: str, jurisdiction: str, created: str) -> str:
+def create_adapter(conn: Connection, name: str, jurisdiction: str, created: str) -> str:
     """Store a new adapter credential for ``jurisdiction``; returns its token (shown once)."""
     token = new_token()
     add_adapter(conn, name, jurisdiction, token_digest(token), created)

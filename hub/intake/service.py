@@ -18,7 +18,7 @@ from hub.model.incident import Incident, MsgType, lane_for
 from hub.region import Region
 from hub.store import incidents as store
 from hub.store.adapters import AdapterCredential
-from hub.store.db import Database, Tx
+from hub.store.db import Runner, Tx
 from hub.store.outbox import Emitter
 
 
@@ -64,7 +64,7 @@ def _digest(incident: Incident) -> str:
 
 
 class IntakeService:
-    def __init__(self, db: Database, emitter: Emitter, clock: Clock, region: Region) -> None:
+    def __init__(self, db: Runner, emitter: Emitter, clock: Clock, region: Region) -> None:
         self._db = db
         self._emitter = emitter
         self._clock = clock

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
 from hub.errors import Conflict
+from hub.store.sql import Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,18 +15,18 @@ class AdapterCredential:
 
 
 def add_adapter(
-    conn: sqlite3.Connection, name: str, jurisdiction: str, token_sha256: str, created: str
+    conn: Connection, name: str, jurisdiction: str, token_sha256: str, created: str
 ) -> None:
-    try:
-        conn.execute(
-            "INSERT INTO adapters (name, jurisdiction, token_sha256, created) VALUES (?, ?, ?, ?)",
-            (name, jurisdiction, token_sha256, created),
-        )
-    except sqlite3.IntegrityError:
-        raise Conflict(f"an adapter named '{name}' already exists") from None
+    cur = conn.execute(
+        "INSERT INTO adapters (name, jurisdiction, token_sha256, created) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        (name, jurisdiction, token_sha256, created),
+    )
+    if cur.rowcount != 1:
+        raise Conflict(f"an adapter named '{name}' already exists")
 
 
-def adapter_by_token(conn: sqlite3.Connection, token_sha256: str) -> AdapterCredential | None:
+def adapter_by_token(conn: Connection, token_sha256: str) -> AdapterCredential | None:
     row = conn.execute(
         "SELECT name, jurisdiction FROM adapters WHERE token_sha256 = ? AND revoked = 0",
         (token_sha256,),
@@ -34,6 +34,8 @@ def adapter_by_token(conn: sqlite3.Connection, token_sha256: str) -> AdapterCred
     return AdapterCredential(row[0], row[1]) if row else None
 
 
-def list_adapters(conn: sqlite3.Connection) -> list[AdapterCredential]:
-    rows = conn.execute("SELECT name, jurisdiction FROM adapters WHERE revoked = 0 ORDER BY name")
+def list_adapters(conn: Connection) -> list[AdapterCredential]:
+    rows = conn.execute(
+        "SELECT name, jurisdiction FROM adapters WHERE revoked = 0 ORDER BY name"
+    ).fetchall()
     return [AdapterCredential(n, j) for n, j in rows]

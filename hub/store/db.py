@@ -17,10 +17,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from hub.errors import Unavailable
-from hub.store.schema import migrate
+from hub.store.schema import migrate_sqlite
+from hub.store.sql import Connection
 
 T = TypeVar("T")
 
@@ -33,12 +34,23 @@ class Tx:
 
     __slots__ = ("_after", "conn")
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._after: list[Callable[[], None]] = []
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self._after.append(callback)
+
+    def committed(self) -> None:
+        """Run the after-commit hooks (called by the database once COMMIT succeeded)."""
+        for callback in self._after:
+            callback()
+
+
+class Runner(Protocol):
+    """What services need of a database: run a job in a transaction, answer after COMMIT."""
+
+    async def run(self, fn: Callable[[Tx], T]) -> T: ...
 
 
 @dataclass(slots=True)
@@ -72,6 +84,12 @@ class Database:
         if self._start_error is not None:
             raise self._start_error
 
+    async def start(self) -> None:
+        self.open()
+
+    async def stop(self) -> None:
+        self.close()
+
     def close(self) -> None:
         if self._thread is not None:
             self._queue.put(_STOP)
@@ -88,13 +106,12 @@ class Database:
         return await future
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        migrate_sqlite(self.path)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
-        migrate(conn)
         return conn
 
     def _main(self) -> None:
@@ -173,9 +190,8 @@ def connect_direct(path: Path) -> sqlite3.Connection:
     SQLite serialises it with the hub's writer through its file lock; ``busy_timeout`` makes
     it wait instead of failing while the hub commits.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    migrate_sqlite(path)
     conn = sqlite3.connect(path, isolation_level=None, timeout=10.0)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA busy_timeout=10000")
-    migrate(conn)
     return conn

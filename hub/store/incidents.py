@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
+
+from hub.store.sql import Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +28,7 @@ _COLUMNS = (
 )
 
 
-def get_incident(conn: sqlite3.Connection, sender: str, identifier: str) -> StoredIncident | None:
+def get_incident(conn: Connection, sender: str, identifier: str) -> StoredIncident | None:
     row = conn.execute(
         f"SELECT {_COLUMNS} FROM incidents WHERE sender = ? AND identifier = ?",
         (sender, identifier),
@@ -35,28 +36,28 @@ def get_incident(conn: sqlite3.Connection, sender: str, identifier: str) -> Stor
     return StoredIncident(*row) if row else None
 
 
-def find_by_identifier(conn: sqlite3.Connection, identifier: str) -> list[StoredIncident]:
+def find_by_identifier(conn: Connection, identifier: str) -> list[StoredIncident]:
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM incidents WHERE identifier = ? ORDER BY sender", (identifier,)
     ).fetchall()
     return [StoredIncident(*r) for r in rows]
 
 
-def thread_versions(conn: sqlite3.Connection, thread: str) -> list[StoredIncident]:
+def thread_versions(conn: Connection, thread: str) -> list[StoredIncident]:
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM incidents WHERE thread = ? ORDER BY version", (thread,)
     ).fetchall()
     return [StoredIncident(*r) for r in rows]
 
 
-def next_version(conn: sqlite3.Connection, thread: str) -> int:
+def next_version(conn: Connection, thread: str) -> int:
     (top,) = conn.execute(
         "SELECT COALESCE(MAX(version), 0) FROM incidents WHERE thread = ?", (thread,)
     ).fetchone()
     return int(top) + 1
 
 
-def insert_incident(conn: sqlite3.Connection, row: StoredIncident) -> None:
+def insert_incident(conn: Connection, row: StoredIncident) -> None:
     conn.execute(
         f"INSERT INTO incidents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
@@ -75,7 +76,7 @@ def insert_incident(conn: sqlite3.Connection, row: StoredIncident) -> None:
     )
 
 
-def recent_incidents(conn: sqlite3.Connection, limit: int) -> list[StoredIncident]:
+def recent_incidents(conn: Connection, limit: int) -> list[StoredIncident]:
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM incidents ORDER BY received_ms DESC, rowid DESC LIMIT ?", (limit,)
     ).fetchall()

@@ -1,16 +1,19 @@
 """What a store transaction emits its events through.
 
 In the embedded default the emitter is the log itself (``EmbeddedBus.append``): state and events
-commit together. A production store will append to an outbox table relayed to Kafka instead.
+commit together. With Kafka, the emitter is the ``Outbox``: events are rows of the state
+database, written in the same transaction, and the relay (``hub.bus.relay``) publishes them.
 """
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Callable
 from typing import Protocol
 
 from hub.bus.port import Record
+from hub.clock import Clock
 from hub.store.db import Tx
+from hub.store.sql import Connection
 
 
 class Emitter(Protocol):
@@ -19,8 +22,30 @@ class Emitter(Protocol):
     ) -> Record: ...
 
 
-def first_emission(conn: sqlite3.Connection, event_id: str) -> bool:
+class Outbox:
+    """``Emitter`` into the ``outbox`` table; ``on_append`` wakes the relay after COMMIT."""
+
+    def __init__(self, clock: Clock, on_append: Callable[[], None] | None = None) -> None:
+        self._clock = clock
+        self._on_append = on_append
+
+    def append(
+        self, tx: Tx, topic: str, key: str | None, value: bytes, ts_ms: int | None = None
+    ) -> Record:
+        ts = self._clock.now_ms() if ts_ms is None else ts_ms
+        (row_id,) = tx.conn.execute(
+            "INSERT INTO outbox (topic, key, value, created_ms) VALUES (?, ?, ?, ?) RETURNING id",
+            (topic, key, value, ts),
+        ).fetchone()
+        if self._on_append is not None:
+            tx.after_commit(self._on_append)
+        return Record(topic, -1, row_id, key, value, ts)
+
+
+def first_emission(conn: Connection, event_id: str) -> bool:
     """True the first time ``event_id`` is seen: for events with no state row of their own
     (evaluation failures), so a redelivered cause does not emit them twice."""
-    cur = conn.execute("INSERT OR IGNORE INTO emitted (event_id) VALUES (?)", (event_id,))
+    cur = conn.execute(
+        "INSERT INTO emitted (event_id) VALUES (?) ON CONFLICT (event_id) DO NOTHING", (event_id,)
+    )
     return cur.rowcount == 1

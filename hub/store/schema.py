@@ -1,102 +1,74 @@
-"""The database schema, as numbered migrations recorded in ``PRAGMA user_version``."""
+"""Bring a database's schema up to date with the Alembic migrations in ``migrations/``.
+
+The same migrations serve SQLite (the embedded default) and PostgreSQL. Concurrent starters are
+serialised (a file lock beside a SQLite database, an advisory lock on PostgreSQL), so two
+processes opening a new database at once do not both apply a migration.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
+from functools import cache
+from pathlib import Path
 
-MIGRATIONS: tuple[str, ...] = (
-    # 1: the embedded log, consumer offsets, adapters, incidents, tasks
-    """
-    CREATE TABLE log (
-        "offset"  INTEGER PRIMARY KEY AUTOINCREMENT,
-        topic     TEXT NOT NULL,
-        key       TEXT,
-        ts_ms     INTEGER NOT NULL,
-        value     BLOB NOT NULL
-    );
-    CREATE INDEX log_topic_offset ON log (topic, "offset");
-    CREATE TABLE consumer_offsets (
-        grp       TEXT NOT NULL,
-        topic     TEXT NOT NULL,
-        partition INTEGER NOT NULL,
-        "offset"  INTEGER NOT NULL,
-        PRIMARY KEY (grp, topic, partition)
-    );
-    CREATE TABLE adapters (
-        name          TEXT PRIMARY KEY,
-        jurisdiction  TEXT NOT NULL,
-        token_sha256  TEXT NOT NULL UNIQUE,
-        created       TEXT NOT NULL,
-        revoked       INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE TABLE incidents (
-        sender       TEXT NOT NULL,
-        identifier   TEXT NOT NULL,
-        thread       TEXT NOT NULL,
-        version      INTEGER NOT NULL,
-        msg_type     TEXT NOT NULL,
-        status       TEXT NOT NULL,
-        sent         TEXT NOT NULL,
-        digest       TEXT NOT NULL,
-        received_ms  INTEGER NOT NULL,
-        event_id     TEXT NOT NULL,
-        body         BLOB NOT NULL,
-        PRIMARY KEY (sender, identifier)
-    );
-    CREATE INDEX incidents_thread ON incidents (thread, version);
-    CREATE INDEX incidents_identifier ON incidents (identifier);
-    CREATE TABLE tasks (
-        id          TEXT PRIMARY KEY,
-        incident    TEXT NOT NULL,
-        target      TEXT NOT NULL,
-        state       TEXT NOT NULL,
-        due_ms      INTEGER NOT NULL,
-        updated_ms  INTEGER NOT NULL,
-        body        BLOB NOT NULL
-    );
-    CREATE INDEX tasks_incident ON tasks (incident);
-    CREATE INDEX tasks_target_state ON tasks (target, state);
-    """,
-    # 2: ids of events emitted once per cause but not tied to a row of their own
-    """
-    CREATE TABLE emitted (
-        event_id  TEXT PRIMARY KEY
-    );
-    """,
-)
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_PG_LOCK_KEY = 0x4C69616E  # "Lian": the advisory lock all hub instances take to migrate
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema up to date; returns the version now in force.
+def _config(connection: sa.Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
 
-    The version is read again after taking the write lock, so two processes opening a new data
-    directory at once do not both apply the same migration.
-    """
-    if _version(conn) == len(MIGRATIONS):
-        return len(MIGRATIONS)
-    conn.execute("BEGIN IMMEDIATE")
+
+@cache
+def head() -> str:
+    """The newest revision of the migrations shipped with this hub."""
+    revision = ScriptDirectory.from_config(_config()).get_current_head()
+    assert revision is not None
+    return revision
+
+
+def _sqlite_revision(path: Path) -> str | None:
+    conn = sqlite3.connect(path)
     try:
-        current = _version(conn)
-        if current > len(MIGRATIONS):
-            raise RuntimeError(
-                f"database schema version {current} is newer than this hub ({len(MIGRATIONS)})"
-            )
-        for number in range(current, len(MIGRATIONS)):
-            for statement in _statements(MIGRATIONS[number]):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version={number + 1}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return len(MIGRATIONS)
+        row = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+        ).fetchone()
+        if row is None:
+            return None
+        found = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        return str(found[0]) if found else None
+    finally:
+        conn.close()
 
 
-def _version(conn: sqlite3.Connection) -> int:
-    (version,) = conn.execute("PRAGMA user_version").fetchone()
-    return int(version)
+def migrate_sqlite(path: Path) -> None:
+    """Create or upgrade the SQLite database at ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and _sqlite_revision(path) == head():
+        return
+    with (path.parent / f".{path.name}.migrate.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists() and _sqlite_revision(path) == head():
+            return
+        engine = sa.create_engine(f"sqlite:///{path}")
+        try:
+            with engine.begin() as connection:
+                command.upgrade(_config(connection), "head")
+        finally:
+            engine.dispose()
 
 
-def _statements(script: str) -> list[str]:
-    # executescript() would COMMIT the open transaction first; split and run one by one instead.
-    return [s.strip() for s in script.split(";") if s.strip()]
+def migrate_connection(connection: sa.Connection) -> None:
+    """Upgrade through an open SQLAlchemy connection (PostgreSQL: under an advisory lock)."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
+    command.upgrade(_config(connection), "head")

@@ -2,41 +2,40 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import orjson
 
 from hub.model.task import Task
+from hub.store.sql import Connection
 
 
 def _row(task: Task) -> bytes:
     return orjson.dumps(task.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
 
 
-def insert_task(conn: sqlite3.Connection, task: Task, due_ms: int, now_ms: int) -> bool:
+def insert_task(conn: Connection, task: Task, due_ms: int, now_ms: int) -> bool:
     """Insert unless a task with this id exists; True when it was new."""
     cur = conn.execute(
-        "INSERT OR IGNORE INTO tasks (id, incident, target, state, due_ms, updated_ms, body) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO tasks (id, incident, target, state, due_ms, updated_ms, body) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
         (task.id, task.incident, task.target, task.state.value, due_ms, now_ms, _row(task)),
     )
     return cur.rowcount == 1
 
 
-def save_task(conn: sqlite3.Connection, task: Task, now_ms: int) -> None:
+def save_task(conn: Connection, task: Task, now_ms: int) -> None:
     conn.execute(
         "UPDATE tasks SET state = ?, updated_ms = ?, body = ? WHERE id = ?",
         (task.state.value, now_ms, _row(task), task.id),
     )
 
 
-def get_task(conn: sqlite3.Connection, task_id: str) -> Task | None:
+def get_task(conn: Connection, task_id: str) -> Task | None:
     row = conn.execute("SELECT body FROM tasks WHERE id = ?", (task_id,)).fetchone()
     return Task.model_validate_json(row[0]) if row else None
 
 
 def list_tasks(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     incident: str | None = None,
     target: str | None = None,

@@ -1,0 +1,11 @@
+"""Alembic environment: always run programmatically with a connection handed in by
+``hub.store.migrate`` (no alembic.ini, no URL here)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=None, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()

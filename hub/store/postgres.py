@@ -1,0 +1,124 @@
+"""PostgreSQL state for hubs that share the load (SQLAlchemy 2 async over psycopg 3).
+
+Every job runs in its own SERIALIZABLE transaction; serialization failures and deadlocks
+(SQLSTATE 40001, 40P01) are retried here with backoff and never reach a user. So is a unique
+violation (23505): every job reads before it inserts, so a retry sees the row a concurrent
+transaction committed and takes the "already there" path (PostgreSQL does not always report
+that race as 40001). The store code is
+the same as on SQLite: this module only adapts the connection (``?`` placeholders to psycopg's
+``%s``) and the transaction handling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from hub.errors import Unavailable
+from hub.store.db import Tx
+from hub.store.schema import migrate_connection
+from hub.store.sql import Cursor
+
+T = TypeVar("T")
+
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "23505"})
+_ATTEMPTS = 8
+
+
+@lru_cache(maxsize=512)
+def _pg_sql(sql: str) -> str:
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class PgConnection:
+    """The store's ``Connection`` over a SQLAlchemy connection (driver-level SQL, no ORM)."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
+        if not parameters:
+            return self._conn.exec_driver_sql(sql)
+        return self._conn.exec_driver_sql(_pg_sql(sql), tuple(parameters))
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
+        return self._conn.exec_driver_sql(_pg_sql(sql), [tuple(p) for p in parameters])
+
+
+def sqlalchemy_url(url: str) -> str:
+    """``postgresql://...`` as given in LIANDONG_DATABASE → the psycopg async dialect URL."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    raise ValueError(f"LIANDONG_DATABASE: '{url}' is not a postgresql:// URL")
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, if the driver gave one."""
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+class PostgresDatabase:
+    """A pool of connections to one PostgreSQL database; ``run`` is a retried transaction."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self._engine: AsyncEngine = create_async_engine(
+            sqlalchemy_url(url),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            isolation_level="SERIALIZABLE",
+            pool_pre_ping=True,
+        )
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    async def start(self) -> None:
+        """Apply migrations (under an advisory lock, so several hubs may start at once)."""
+        async with self._engine.begin() as conn:
+            await conn.run_sync(migrate_connection)
+
+    async def stop(self) -> None:
+        await self._engine.dispose()
+
+    async def run(self, fn: Callable[[Tx], T]) -> T:
+        delay = 0.002
+        for attempt in range(_ATTEMPTS):
+            try:
+                return await self._attempt(fn)
+            except DBAPIError as exc:
+                state = sqlstate(exc)
+                if state not in RETRYABLE_SQLSTATES and not exc.connection_invalidated:
+                    raise
+                if attempt == _ATTEMPTS - 1:
+                    raise Unavailable(f"database busy (SQLSTATE {state}); try again") from exc
+                await asyncio.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 0.5)
+        raise AssertionError("unreachable")
+
+    async def _attempt(self, fn: Callable[[Tx], T]) -> T:
+        async with self._engine.connect() as conn:
+            tx_holder: list[Tx] = []
+
+            def body(sync_conn: sa.Connection) -> T:
+                tx = Tx(PgConnection(sync_conn))
+                tx_holder.append(tx)
+                return fn(tx)
+
+            async with conn.begin():
+                result = await conn.run_sync(body)
+        tx_holder[0].committed()
+        return result
