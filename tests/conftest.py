@@ -15,6 +15,9 @@ from hub.store.db import connect_direct
 
 REPO = Path(__file__).resolve().parent.parent
 
+# Real databases and brokers, started on demand by the tests that ask for them.
+pytest_plugins = ["tests.brokers.postgres"]
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:

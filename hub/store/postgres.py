@@ -12,6 +12,7 @@ the same as on SQLite: this module only adapts the connection (``?`` placeholder
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
@@ -122,3 +123,43 @@ class PostgresDatabase:
                 result = await conn.run_sync(body)
         tx_holder[0].committed()
         return result
+
+
+class AdvisoryLeadership:
+    """Leadership among hub instances through a session-level advisory lock.
+
+    The lock lives as long as the connection that took it, so an instance that dies (even by
+    SIGKILL) gives it up when PostgreSQL notices the closed connection.
+    """
+
+    def __init__(self, db: PostgresDatabase, key: int) -> None:
+        self._db = db
+        self._key = key
+        self._conn: Any = None
+
+    async def acquire(self) -> bool:
+        if self._conn is not None:
+            try:
+                await self._conn.exec_driver_sql("SELECT 1")
+                return True
+            except DBAPIError:
+                await self.release()
+        conn = await self._db.engine.connect()
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        got = (await conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({self._key})")).scalar()
+        if got:
+            self._conn = conn
+            return True
+        await conn.close()
+        return False
+
+    async def release(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                await conn.exec_driver_sql(f"SELECT pg_advisory_unlock({self._key})")
+                await conn.close()
+            except DBAPIError:
+                # A broken connection must not go back to the pool still holding the lock.
+                with contextlib.suppress(DBAPIError):
+                    await conn.invalidate()

@@ -29,7 +29,6 @@ from hub.store.adapters import AdapterCredential, adapter_by_token
 from hub.store.db import Database, Runner, Tx
 from hub.store.outbox import Outbox
 from hub.store.postgres import PostgresDatabase
-from tests.brokers.postgres import postgres_admin_url, postgres_url  # noqa: F401
 from tests.factories import cap
 
 QINGPU = AdapterCredential("qingpu", "310118")

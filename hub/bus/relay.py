@@ -1,0 +1,160 @@
+"""The outbox relay: publishes the events that state changes wrote to the ``outbox`` table.
+
+Rows are published in id order by one leader among the hub instances (so a key's events keep
+their order), then marked sent. A publish that fails or times out has an unknown outcome: the
+rows stay unsent and go again; consumers absorb the duplicate by its derived id. Sent rows are
+kept for ``retention_ms``: when the broker shows it lost its log (a partition's offsets went
+backwards, as a memory-only broker does on restart), every retained row is sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+from hub.bus.port import Bus, Outgoing, Record
+from hub.clock import Clock
+from hub.store.db import Runner, Tx
+
+log = logging.getLogger(__name__)
+
+
+class Leadership(Protocol):
+    async def acquire(self) -> bool: ...
+
+    async def release(self) -> None: ...
+
+
+class SoleLeader:
+    """Leadership when only one process can relay (a SQLite outbox)."""
+
+    async def acquire(self) -> bool:
+        return True
+
+    async def release(self) -> None:
+        return None
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        db: Runner,
+        bus: Bus,
+        clock: Clock,
+        leadership: Leadership | None = None,
+        *,
+        batch: int = 500,
+        idle_poll_s: float = 0.05,
+        retention_ms: int = 3_600_000,
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._clock = clock
+        self._leadership = leadership or SoleLeader()
+        self._batch = batch
+        self._idle_poll_s = idle_poll_s
+        self._retention_ms = retention_ms
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._high: dict[tuple[str, int], int] = {}
+        self.published = 0
+        self.resent = 0
+
+    def wake(self) -> None:
+        """Called after a transaction that appended to the outbox has committed."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        backoff = 0.05
+        try:
+            while not self._stopping.is_set():
+                try:
+                    if not await self._leadership.acquire():
+                        await self._sleep(1.0)
+                        continue
+                    sent = await self.relay_once()
+                    backoff = 0.05
+                    if sent == 0:
+                        await self._sleep(self._idle_poll_s)
+                except Exception as exc:  # the loop boundary: the broker or database failed
+                    log.warning("outbox relay: %s; retrying in %.2f s", exc, backoff)
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
+        finally:
+            await self._leadership.release()
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def relay_once(self) -> int:
+        """Publish one batch of unsent rows; returns how many were published."""
+        rows = await self._db.run(self._unsent)
+        if not rows:
+            await self._db.run(self._forget_old)
+            return 0
+        records = await self._bus.publish([Outgoing(t, k, v) for _, t, k, v in rows])
+        ids = [row[0] for row in rows]
+        now = self._clock.now_ms()
+        await self._db.run(lambda tx: self._mark_sent(tx, ids, now))
+        self.published += len(rows)
+        if self._broker_lost_log(records):
+            await self.resend_retained()
+        return len(rows)
+
+    def _broker_lost_log(self, records: Sequence[Record]) -> bool:
+        lost = False
+        for record in records:
+            if record.partition < 0:
+                continue
+            where = (record.topic, record.partition)
+            if record.offset < self._high.get(where, -1):
+                lost = True
+            self._high[where] = max(self._high.get(where, -1), record.offset)
+        if lost:
+            self._high = {}
+        return lost
+
+    async def resend_retained(self) -> int:
+        """Send again every retained row (after the broker lost what it had)."""
+        after, total = 0, 0
+        while True:
+            rows = await self._db.run(lambda tx, a=after: self._retained(tx, a))  # type: ignore[misc]
+            if not rows:
+                break
+            await self._bus.publish([Outgoing(t, k, v) for _, t, k, v in rows])
+            after, total = rows[-1][0], total + len(rows)
+        log.warning("outbox relay: broker lost its log; re-sent %d retained events", total)
+        self.resent += total
+        return total
+
+    def _unsent(self, tx: Tx) -> list[tuple[int, str, str | None, bytes]]:
+        rows = tx.conn.execute(
+            "SELECT id, topic, key, value FROM outbox WHERE sent_ms IS NULL ORDER BY id LIMIT ?",
+            (self._batch,),
+        ).fetchall()
+        return [(i, t, k, bytes(v)) for i, t, k, v in rows]
+
+    def _retained(self, tx: Tx, after: int) -> list[tuple[int, str, str | None, bytes]]:
+        rows = tx.conn.execute(
+            "SELECT id, topic, key, value FROM outbox WHERE sent_ms IS NOT NULL AND id > ? "
+            "ORDER BY id LIMIT ?",
+            (after, self._batch),
+        ).fetchall()
+        return [(i, t, k, bytes(v)) for i, t, k, v in rows]
+
+    @staticmethod
+    def _mark_sent(tx: Tx, ids: list[int], now: int) -> None:
+        tx.conn.executemany("UPDATE outbox SET sent_ms = ? WHERE id = ?", [(now, i) for i in ids])
+
+    def _forget_old(self, tx: Tx) -> None:
+        cutoff = self._clock.now_ms() - self._retention_ms
+        tx.conn.execute("DELETE FROM outbox WHERE sent_ms IS NOT NULL AND sent_ms < ?", (cutoff,))
