@@ -9,8 +9,9 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 import typer
@@ -20,7 +21,9 @@ from hub.intake.credentials import create_adapter
 from hub.model.envelope import format_time
 from hub.region import load_region
 from hub.settings import Settings, from_env
+from hub.store.adapters import list_adapters
 from hub.store.db import connect_direct
+from hub.store.sql import Connection
 
 app = typer.Typer(
     help="Liandong 联动: cross-jurisdiction emergency coordination hub.", no_args_is_help=True
@@ -36,6 +39,7 @@ DataOption = Annotated[
     Path | None, typer.Option("--data", help="data directory [env LIANDONG_DATA]")
 ]
 REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 DEMO_SCENARIO = REPO / "adapters" / "simulator" / "scenarios" / "demo.yaml"
 
 
@@ -50,24 +54,52 @@ def _now() -> str:
     return format_time(time.time_ns() // 1_000_000)
 
 
+def run_job(settings: Settings, job: Callable[[Connection], T]) -> T:
+    """Run one job on the configured database (SQLite file or PostgreSQL), committed."""
+    if settings.database.startswith(("postgresql://", "postgres://")):
+        from hub.store.postgres import PostgresDatabase
+
+        async def on_postgres() -> T:
+            db = PostgresDatabase(settings.database, pool_size=1)
+            await db.start()
+            try:
+                return await db.run(lambda tx: job(tx.conn))
+            finally:
+                await db.stop()
+
+        return asyncio.run(on_postgres())
+    conn = connect_direct(settings.database_path)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = job(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+    finally:
+        conn.close()
+
+
 @adapters_app.command("add")
 def adapters_add(
     jurisdiction: Annotated[str, typer.Option(help="GB/T 2260 code the adapter speaks for")],
     name: Annotated[str, typer.Option(help="unique adapter name, e.g. wujiang-cap")],
     data: DataOption = None,
 ) -> None:
-    """Create an adapter credential; its token is printed as the last line (shown only once)."""
+    """Create an adapter credential; its token is printed as the last line (shown only once).
+
+    Written to the configured database (LIANDONG_DATABASE; default the SQLite file in --data).
+    """
     settings = from_env(data=data)
     region = load_region()
     if not region.is_known(jurisdiction):
         _fail(f"'{jurisdiction}' is not a jurisdiction of the region (GB/T 2260 code expected)")
-    conn = connect_direct(settings.database_path)
     try:
-        token = create_adapter(conn, name, jurisdiction, _now())
+        token = run_job(settings, lambda conn: create_adapter(conn, name, jurisdiction, _now()))
     except HubError as exc:
         _fail(str(exc))
-    finally:
-        conn.close()
     j = region.jurisdiction(jurisdiction)
     typer.echo(f"adapter '{name}' speaks for {j.name_zh} {j.name_en} ({jurisdiction}); token:")
     typer.echo(token)
@@ -76,12 +108,8 @@ def adapters_add(
 @adapters_app.command("list")
 def adapters_list(data: DataOption = None) -> None:
     """List adapter credentials (names and jurisdictions, never tokens)."""
-    from hub.store.adapters import list_adapters
-
-    conn = connect_direct(from_env(data=data).database_path)
-    for adapter in list_adapters(conn):
+    for adapter in run_job(from_env(data=data), list_adapters):
         typer.echo(f"{adapter.name}\t{adapter.jurisdiction}")
-    conn.close()
 
 
 @log_app.command("export")
@@ -91,7 +119,10 @@ def log_export(
     out: Annotated[Path | None, typer.Option(help="write here instead of standard output")] = None,
 ) -> None:
     """Write the log as JSONL: one envelope a line, with its topic, offset and append time."""
-    conn = connect_direct(from_env(data=data).database_path)
+    settings = from_env(data=data)
+    if settings.bus != "embedded":
+        _fail("with LIANDONG_BUS=kafka://... the log is on Kafka: read it with a Kafka consumer")
+    conn = connect_direct(settings.database_path)
     sql = 'SELECT topic, "offset", key, ts_ms, value FROM log'
     args: list[Any] = []
     if topic:
@@ -135,8 +166,6 @@ def bench(
 
 def seed_demo(settings: Settings) -> Path:
     """Create the demo's adapter credentials; returns the file holding their tokens."""
-    from hub.store.adapters import list_adapters
-
     region = load_region()
     conn = connect_direct(settings.database_path)
     tokens_file = settings.data / "demo-adapters.json"
@@ -199,8 +228,15 @@ def run(
     except HubError as exc:
         _fail(str(exc))
     url = f"http://{settings.host}:{settings.port}/"
+    # City systems keep their connection open between messages; a short keep-alive makes the
+    # server close it just as a client reuses it (a lost request the client must resend).
     config = uvicorn.Config(
-        web, host=settings.host, port=settings.port, log_level="warning", access_log=False
+        web,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=75,
     )
     server = uvicorn.Server(config)
 

@@ -1,7 +1,8 @@
-"""The running hub: opens the data directory, wires the parts together, runs the consumers.
+"""The running hub: wires the parts together on the configured backends, runs the consumers.
 
-One process owns a data directory (a lock file says so), which is what lets the embedded bus
-have exactly one member per consumer group.
+In the embedded default one process owns a data directory (a lock file says so), which is what
+lets the embedded bus have one member per consumer group. With Kafka, any number of instances
+share the consumer groups, and one of them relays the outbox.
 """
 
 from __future__ import annotations
@@ -11,21 +12,23 @@ import contextlib
 import fcntl
 import logging
 import os
+import socket
 from typing import IO
 
+from hub import backends
+from hub.bus import topics
 from hub.bus.consumer import ConsumerLoop
-from hub.bus.embedded import EmbeddedBus
 from hub.clock import Clock, SystemClock
 from hub.engine.playbook import Playbook, load_playbooks
 from hub.engine.runner import EngineRunner
 from hub.engine.tasks import TaskService
+from hub.engine.workers import InProcessPlanner, Planner, ProcessPlanner
 from hub.errors import Conflict
 from hub.intake.service import IntakeService
 from hub.metrics import Metrics
 from hub.model.envelope import Lane
 from hub.region import Region, load_region
 from hub.settings import Settings
-from hub.store.db import Database, Tx
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +42,27 @@ class Hub:
         settings.check()
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
+        self.instance = f"{socket.gethostname()}-{os.getpid()}"
         self.metrics = Metrics()
         self.region: Region = load_region()
         self.playbooks: list[Playbook] = load_playbooks(settings.playbooks)
-        self.db = Database(settings.database_path, settings.sqlite_synchronous)
-        self.bus = EmbeddedBus(self.db, self.clock)
-        self.intake = IntakeService(self.db, self.bus, self.clock, self.region)
-        self.tasks = TaskService(self.db, self.bus, self.clock)
+        self.backends = backends.build(settings, self.clock, self.instance)
+        self.db = self.backends.db
+        self.bus = self.backends.bus
+        emitter = self.backends.emitter
+        self.intake = IntakeService(self.db, emitter, self.clock, self.region)
+        self.tasks = TaskService(self.db, emitter, self.clock)
+        self.planner: Planner = (
+            ProcessPlanner(settings.playbooks, settings.engine_workers)
+            if settings.engine_workers > 0
+            else InProcessPlanner(self.playbooks, self.region)
+        )
         self.engines = [
             EngineRunner(
                 self.db,
-                self.bus,
+                emitter,
                 self.clock,
-                self.region,
-                self.playbooks,
+                self.planner,
                 lane,
                 on_issued=self.metrics.tasks_issued.labels(lane.value).inc,
             )
@@ -65,8 +75,16 @@ class Hub:
         self.metrics.watch_lag(lambda: dict(self._lag))
 
     async def start(self) -> None:
-        self._lock = _lock_data_dir(self.settings)
-        self.db.open()
+        if self.backends.embedded:
+            self._lock = _lock_data_dir(self.settings)
+        await self.db.start()
+        if self.backends.bootstrap is not None:
+            from hub.bus.kafka import ensure_topics
+
+            await ensure_topics(self.backends.bootstrap, topics.ALL_TOPICS)
+        relay = self.backends.relay
+        if relay is not None:
+            self._running.append(asyncio.create_task(relay.run(), name="outbox-relay"))
         for engine in self.engines:
             consumer = self.bus.consumer(engine.group, engine.topics)
             loop = ConsumerLoop(
@@ -84,37 +102,29 @@ class Hub:
     async def stop(self) -> None:
         for loop in self._loops:
             loop.stop()
+        if self.backends.relay is not None:
+            self.backends.relay.stop()
         for task in self._running:
             task.cancel()
         for task in self._running:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._running.clear()
-        self.db.close()
+        await self.bus.close()
+        await self.db.stop()
+        self.planner.close()
         if self._lock is not None:
             self._lock.close()
             self._lock = None
 
     async def _refresh_lag(self) -> None:
-        groups = [(e.group, t) for e in self.engines for t in e.topics]
-
-        def count(tx: Tx) -> dict[tuple[str, str], int]:
-            out = {}
-            for group, topic in groups:
-                row = tx.conn.execute(
-                    'SELECT "offset" FROM consumer_offsets WHERE grp = ? AND topic = ?',
-                    (group, topic),
-                ).fetchone()
-                (n,) = tx.conn.execute(
-                    'SELECT COUNT(*) FROM log WHERE topic = ? AND "offset" > ?',
-                    (topic, row[0] if row else 0),
-                ).fetchone()
-                out[(group, topic)] = n
-            return out
-
         while True:
             with contextlib.suppress(Exception):  # metrics must never take the hub down
-                self._lag = await self.db.run(count)
+                lag: dict[tuple[str, str], int] = {}
+                for engine in self.engines:
+                    for topic, n in (await self.bus.lag(engine.group, engine.topics)).items():
+                        lag[(engine.group, topic)] = n
+                self._lag = lag
             await asyncio.sleep(_LAG_REFRESH_S)
 
 

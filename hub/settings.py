@@ -25,22 +25,35 @@ class Settings:
     database: str = "sqlite"
     log_level: str = "INFO"
     max_body_bytes: int = 1_048_576
+    engine_workers: int = 1
+    kafka_fetch_max_wait_ms: int = 100
+    kafka_linger_ms: int = 2
+    kafka_session_timeout_ms: int = 10_000
 
     @property
     def database_path(self) -> Path:
         return self.data / "liandong.db"
 
     def check(self) -> None:
-        """Refuse settings that name a part which is not built yet, instead of ignoring them."""
-        if self.bus != "embedded":
+        """Refuse settings that cannot work, naming the setting, instead of ignoring them."""
+        if self.bus != "embedded" and not self.bus.startswith("kafka://"):
             raise InvalidInput(
-                f"LIANDONG_BUS={self.bus}: this bus backend is not built yet; only 'embedded' "
-                "exists so far (the Kafka backend is tracked as its own issue)"
+                f"LIANDONG_BUS={self.bus}: expected 'embedded' or kafka://HOST:PORT[,HOST:PORT]"
             )
-        if self.database != "sqlite":
+        postgres = self.database.startswith(("postgresql://", "postgres://"))
+        if self.database != "sqlite" and not postgres:
             raise InvalidInput(
-                f"LIANDONG_DATABASE={self.database}: this store is not built yet; only 'sqlite' "
-                "exists so far (PostgreSQL is tracked as its own issue)"
+                f"LIANDONG_DATABASE={self.database}: expected 'sqlite' or postgresql://..."
+            )
+        if postgres and self.bus == "embedded":
+            raise InvalidInput(
+                "LIANDONG_DATABASE=postgresql://... needs LIANDONG_BUS=kafka://...: the embedded "
+                "bus is a log inside the SQLite file"
+            )
+        if not 0 <= self.engine_workers <= 16:
+            raise InvalidInput(
+                f"LIANDONG_ENGINE_WORKERS={self.engine_workers}: expected 0 (plan in the hub's "
+                "own process) to 16"
             )
         if not self.playbooks.is_dir():
             raise InvalidInput(f"LIANDONG_PLAYBOOKS={self.playbooks}: no such directory")
@@ -68,5 +81,11 @@ def from_env(env: dict[str, str] | None = None, **overrides: object) -> Settings
         values["log_level"] = env["LIANDONG_LOG_LEVEL"]
     if "LIANDONG_MAX_BODY_BYTES" in env:
         values["max_body_bytes"] = int(env["LIANDONG_MAX_BODY_BYTES"])
+    for name in ("fetch_max_wait_ms", "linger_ms", "session_timeout_ms"):
+        variable = f"LIANDONG_KAFKA_{name.upper()}"
+        if variable in env:
+            values[f"kafka_{name}"] = int(env[variable])
+    if "LIANDONG_ENGINE_WORKERS" in env:
+        values["engine_workers"] = int(env["LIANDONG_ENGINE_WORKERS"])
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)  # type: ignore[arg-type]

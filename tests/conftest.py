@@ -16,12 +16,14 @@ from hub.store.db import connect_direct
 REPO = Path(__file__).resolve().parent.parent
 
 # Real databases and brokers, started on demand by the tests that ask for them.
-pytest_plugins = ["tests.brokers.postgres"]
+pytest_plugins = ["tests.brokers.postgres", "tests.brokers.kafka"]
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data=tmp_path / "data", playbooks=REPO / "playbooks")
+    # Planning in-process keeps each test's hub quick to start; the subprocess tests
+    # (crash safety, CLI, benchmark) run the default worker process.
+    return Settings(data=tmp_path / "data", playbooks=REPO / "playbooks", engine_workers=0)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ never blocks the records behind it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from hub.bus import topics
 from hub.bus.port import Bus, Consumer, Outgoing, Record
 from hub.clock import Clock
-from hub.errors import HubError
+from hub.errors import HubError, Unavailable
 from hub.model.envelope import derived_id, format_time
 from hub.model.events import EventDeadLettered, make_event
 
@@ -99,13 +100,26 @@ class ConsumerLoop:
         self._stopping.set()
 
     async def run(self) -> None:
+        outage_backoff = self._retry.first_backoff_s
         try:
             while not self._stopping.is_set():
-                records = await self._consumer.poll(self._max_batch, self._poll_timeout_s)
-                if not records:
-                    continue
-                await self._process(records)
-                await self._consumer.commit(records)
+                try:
+                    records = await self._consumer.poll(self._max_batch, self._poll_timeout_s)
+                    if not records:
+                        continue
+                    await self._process(records)
+                    await self._consumer.commit(records)
+                    outage_backoff = self._retry.first_backoff_s
+                except Unavailable as exc:
+                    # The broker or database is away: wait, go back to what is committed, and
+                    # go on; what was handled but not committed comes again and is absorbed.
+                    log.warning(
+                        "group %s: %s; retrying in %.2f s", self._group, exc, outage_backoff
+                    )
+                    await asyncio.sleep(outage_backoff)
+                    outage_backoff = min(outage_backoff * 2, self._retry.max_backoff_s)
+                    with contextlib.suppress(Unavailable):
+                        await self._consumer.rewind()
         finally:
             await self._consumer.close()
 

@@ -61,11 +61,24 @@ class Bus(Protocol):
     def consumer(self, group: str, topics: Sequence[str]) -> Consumer: ...
 
     async def read(self, topic: str, after: int, limit: int) -> list[Record]:
-        """Read a topic directly, outside any group (export, replay, inspection)."""
+        """Read a topic directly, outside any group (export, replay, inspection).
+
+        ``after`` 0 means from the beginning. Embedded: records with offset > ``after``. Kafka:
+        records with offset >= ``after`` in every partition, in (partition, offset) order.
+        """
         ...
 
-    async def end_offsets(self, topics: Sequence[str]) -> dict[str, int]: ...
+    async def end_offsets(self, topics: Sequence[str]) -> dict[str, int]:
+        """Per topic, where it ends (Kafka: summed over partitions). Compare only with ``>=``
+        against ``committed``: caught up when committed >= end."""
+        ...
 
-    async def committed(self, group: str, topics: Sequence[str]) -> dict[str, int]: ...
+    async def committed(self, group: str, topics: Sequence[str]) -> dict[str, int]:
+        """Per topic, what ``group`` has committed (Kafka: next offsets, summed)."""
+        ...
+
+    async def lag(self, group: str, topics: Sequence[str]) -> dict[str, int]:
+        """Per topic, how many records ``group`` has not committed yet."""
+        ...
 
     async def close(self) -> None: ...

@@ -9,12 +9,13 @@ from fastapi import FastAPI
 
 from hub.console import problems
 from hub.console.auth import TokenCache
-from hub.console.routes import health, incidents, overview, tasks
+from hub.console.intake_http import FrontDoor
+from hub.console.routes import audit, health, incidents, overview, tasks
 from hub.runtime import Hub
 from hub.settings import Settings, from_env
 
 
-def create_app(settings: Settings | None = None, hub: Hub | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, hub: Hub | None = None) -> FrontDoor:
     """Build the app. With ``hub`` given the caller owns its lifecycle; otherwise the app does."""
     owned = hub is None
     the_hub = hub if hub is not None else Hub(settings or from_env())
@@ -33,11 +34,11 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
     app.state.hub = the_hub
     app.state.tokens = TokenCache()
     problems.install(app)
-    for module in (incidents, tasks, health, overview):
+    for module in (incidents, tasks, audit, health, overview):
         app.include_router(module.router)
-    return app
+    return FrontDoor(app)
 
 
-def create_app_from_env() -> FastAPI:
+def create_app_from_env() -> FrontDoor:
     """Entry for ``uvicorn --factory hub.console.app:create_app_from_env``."""
     return create_app(from_env())

@@ -17,7 +17,7 @@ _bearer = HTTPBearer(auto_error=False)
 _CACHE_TTL_S = 30.0
 
 
-def get_hub(request: Request) -> Hub:
+async def get_hub(request: Request) -> Hub:
     hub: Hub = request.app.state.hub
     return hub
 
@@ -41,15 +41,12 @@ class TokenCache:
         self._entries[digest] = (time.monotonic() + _CACHE_TTL_S, credential)
 
 
-async def current_adapter(
-    request: Request,
-    hub: CurrentHub,
-    auth: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> AdapterCredential:
-    if auth is None or auth.scheme.lower() != "bearer":
+async def authenticate(hub: Hub, cache: TokenCache, authorization: str | None) -> AdapterCredential:
+    """The adapter behind ``Authorization: Bearer <token>``; a plain call for hot routes."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("an adapter token is required: 'Authorization: Bearer <token>'")
-    digest = token_digest(auth.credentials)
-    cache: TokenCache = request.app.state.tokens
+    digest = token_digest(token.strip())
     credential = cache.get(digest)
     if credential is None:
         credential = await hub.db.run(lambda tx: adapter_by_token(tx.conn, digest))
@@ -57,6 +54,14 @@ async def current_adapter(
             raise Unauthenticated("unknown or revoked adapter token")
         cache.put(digest, credential)
     return credential
+
+
+async def current_adapter(
+    request: Request,
+    auth: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> AdapterCredential:
+    header = f"{auth.scheme} {auth.credentials}" if auth is not None else None
+    return await authenticate(request.app.state.hub, request.app.state.tokens, header)
 
 
 CurrentAdapter = Annotated[AdapterCredential, Depends(current_adapter)]

@@ -30,25 +30,41 @@ _STATUS: list[tuple[type[HubError], int, str]] = [
 ]
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
+def problem_body(status: int, title: str, detail: str, **extra: Any) -> bytes:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return Response(orjson.dumps(body), status_code=status, media_type="application/problem+json")
+    return orjson.dumps(body)
 
 
-async def _hub_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HubError)
+def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
+    return Response(
+        problem_body(status, title, detail, **extra),
+        status_code=status,
+        media_type="application/problem+json",
+    )
+
+
+def problem_parts(exc: HubError) -> tuple[int, dict[str, str], bytes]:
+    """Status, extra headers and problem+json body for a hub error (framework-neutral)."""
     for kind, status, title in _STATUS:
         if isinstance(exc, kind):
             extra: dict[str, Any] = {}
             if isinstance(exc, InvalidIncident):
                 extra["errors"] = [{"field": f, "problem": p} for f, p in exc.errors]
-            response = problem(status, title, str(exc), **extra)
+            headers = {}
             if isinstance(exc, Unavailable):
-                response.headers["Retry-After"] = "1"
+                headers["Retry-After"] = "1"
             if isinstance(exc, Unauthenticated):
-                response.headers["WWW-Authenticate"] = "Bearer"
-            return response
-    return problem(500, "Hub error", str(exc))
+                headers["WWW-Authenticate"] = "Bearer"
+            return status, headers, problem_body(status, title, str(exc), **extra)
+    return 500, {}, problem_body(500, "Hub error", str(exc))
+
+
+async def _hub_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HubError)
+    status, headers, body = problem_parts(exc)
+    return Response(
+        body, status_code=status, media_type="application/problem+json", headers=headers
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _DURATION = re.compile(
     r"^P(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
 )
 
 
+@lru_cache(maxsize=1024)
 def duration_ms(text: str) -> int:
     """Milliseconds in an ISO 8601 duration without years or months (their length varies)."""
     match = _DURATION.match(text)

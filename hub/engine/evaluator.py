@@ -95,21 +95,52 @@ def _holds(cond: Condition, info: Info, incident: Incident, why: list[str]) -> b
     raise TypeError(f"unhandled condition {type(cond).__name__}")
 
 
-def _area(region: Region, incident: Incident) -> BaseGeometry | None:
-    polygons: list[list[tuple[float, float]]] = []
-    circles: list[tuple[float, float, float]] = []
-    geocodes: list[str] = []
-    for info in incident.info:
-        for area in info.area:
-            polygons.extend(area.polygons())
-            circles.extend(area.circles())
-            geocodes.extend(g.value for g in area.geocode)
-    if not (polygons or circles or geocodes):
-        return None
-    try:
-        return region.area_geometry(polygons, circles, geocodes)
-    except ValueError:
-        return None
+class _Area:
+    """An incident's area, asked "which districts lie within N km?"; answers are memoised.
+
+    A lone circle (the usual report) is answered from its centre without building a polygon.
+    """
+
+    def __init__(self, region: Region, incident: Incident) -> None:
+        self._region = region
+        self._polygons: list[list[tuple[float, float]]] = []
+        self._circles: list[tuple[float, float, float]] = []
+        self._geocodes: list[str] = []
+        for info in incident.info:
+            for area in info.area:
+                self._polygons.extend(area.polygons())
+                self._circles.extend(area.circles())
+                self._geocodes.extend(g.value for g in area.geocode)
+        self._geometry: BaseGeometry | None = None
+        self._answers: dict[tuple[float, str], list[tuple[str, float]]] = {}
+
+    @property
+    def usable(self) -> bool:
+        if len(self._circles) == 1 and not (self._polygons or self._geocodes):
+            return True
+        if not (self._polygons or self._circles or self._geocodes):
+            return False
+        if self._geometry is None:
+            try:
+                self._geometry = self._region.area_geometry(
+                    self._polygons, self._circles, self._geocodes
+                )
+            except ValueError:
+                return False
+        return True
+
+    def within_km(self, km: float, exclude: str) -> list[tuple[str, float]]:
+        key = (km, exclude)
+        found = self._answers.get(key)
+        if found is None:
+            if self._geometry is None and len(self._circles) == 1:
+                lat, lon, radius = self._circles[0]
+                found = self._region.within_km_of_circle(lat, lon, radius, km, exclude)
+            else:
+                assert self._geometry is not None, "ask .usable first"
+                found = self._region.within_km(self._geometry, km, exclude)
+            self._answers[key] = found
+        return found
 
 
 def _sent_date(incident: Incident) -> date:
@@ -121,7 +152,7 @@ def _plan_step(
     step: Step,
     incident: Incident,
     info: Info,
-    geometry: BaseGeometry,
+    area: _Area,
     region: Region,
     conditions: list[str],
     thread: str,
@@ -132,9 +163,9 @@ def _plan_step(
     spec = step.task
     tasks = []
     on = _sent_date(incident)
-    for target, distance in region.within_km(
-        geometry, spec.targets.within_km, exclude=incident.sender
-    ):
+    issued = format_time(reported_ms)
+    due = format_time(reported_ms + duration_ms(spec.ack_deadline))
+    for target, distance in area.within_km(spec.targets.within_km, exclude=incident.sender):
         binding = []
         for category in info.category:
             binding = region.agreements_binding(
@@ -154,7 +185,6 @@ def _plan_step(
                 ac[1].id,
             ),
         )
-        due_ms = reported_ms + duration_ms(spec.ack_deadline)
         tasks.append(
             Task(
                 id=derived_id(playbook.id, str(playbook.version), thread, step.id, target),
@@ -164,8 +194,8 @@ def _plan_step(
                 action_zh=spec.action.zh,
                 action_en=spec.action.en,
                 response=spec.response,
-                issued=format_time(reported_ms),
-                due=format_time(due_ms),
+                issued=issued,
+                due=due,
                 lane=lane,
                 why=Why(
                     playbook=playbook.id,
@@ -198,11 +228,11 @@ def plan(
     verdicts: list[Verdict] = []
     failures: list[tuple[str, str]] = []
     tasks: dict[str, Task] = {}
-    geometry = _area(region, incident)
+    area = _Area(region, incident)
     for playbook in playbooks:
         try:
             verdict, planned = _evaluate(
-                playbook, incident, geometry, region, thread, cause, reported_ms, lane
+                playbook, incident, area, region, thread, cause, reported_ms, lane
             )
         except Exception as exc:  # a playbook bug must not stop the others: reported as a failure
             failures.append((playbook.id, f"{type(exc).__name__}: {exc}"))
@@ -220,7 +250,7 @@ def plan(
 def _evaluate(
     playbook: Playbook,
     incident: Incident,
-    geometry: BaseGeometry | None,
+    area: _Area,
     region: Region,
     thread: str,
     cause: str,
@@ -239,7 +269,7 @@ def _evaluate(
         return Verdict(
             playbook.id, playbook.version, False, tuple(reasons or ["no info block"])
         ), []
-    if geometry is None:
+    if not area.usable:
         return Verdict(
             playbook.id, playbook.version, False, (*reasons, "incident has no usable area")
         ), []
@@ -251,7 +281,7 @@ def _evaluate(
                 step,
                 incident,
                 matched_info,
-                geometry,
+                area,
                 region,
                 reasons,
                 thread,

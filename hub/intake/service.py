@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.bus import topics
 from hub.clock import Clock
@@ -19,7 +20,22 @@ from hub.region import Region
 from hub.store import incidents as store
 from hub.store.adapters import AdapterCredential
 from hub.store.db import Runner, Tx
-from hub.store.outbox import Emitter
+from hub.store.outbox import Emitter, first_emission
+
+
+class Refusal(BaseModel):
+    """A transport's report of something it refused for a credential (e.g. MQTT ACL denial)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=100, description="the reporter's id for it")
+    transport: Literal["mqtt"]
+    credential: str = Field(description="jurisdiction of the refused credential")
+    client_id: str
+    topic: str
+    jurisdiction_claimed: str | None = None
+    reason: str
+    observed: str = Field(description="when the transport saw it")
 
 
 class InvalidIncident(InvalidInput):
@@ -58,9 +74,19 @@ def _field_error(err: object) -> tuple[str, str]:
     return path or "(body)", str(err["msg"])
 
 
-def _digest(incident: Incident) -> str:
-    canonical = orjson.dumps(incident.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(canonical).hexdigest()
+@dataclass(frozen=True, slots=True)
+class _Rendered:
+    """An incident rendered once: JSON-ready data, canonical bytes, and their digest."""
+
+    data: dict[str, Any]
+    body: bytes
+    digest: str
+
+
+def _render(incident: Incident) -> _Rendered:
+    data = incident.model_dump(mode="json", exclude_none=True)
+    body = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    return _Rendered(data, body, hashlib.sha256(body).hexdigest())
 
 
 class IntakeService:
@@ -81,15 +107,15 @@ class IntakeService:
             raise InvalidIncident(
                 [("sender", f"'{incident.sender}' is not a jurisdiction of the region")]
             )
-        digest = _digest(incident)
-        return await self._db.run(lambda tx: self._accept(tx, incident, digest, credential))
+        rendered = _render(incident)
+        return await self._db.run(lambda tx: self._accept(tx, incident, rendered, credential))
 
     def _accept(
-        self, tx: Tx, incident: Incident, digest: str, credential: AdapterCredential
+        self, tx: Tx, incident: Incident, rendered: _Rendered, credential: AdapterCredential
     ) -> Receipt:
         existing = store.get_incident(tx.conn, incident.sender, incident.identifier)
         if existing is not None:
-            if existing.digest != digest:
+            if existing.digest != rendered.digest:
                 raise Conflict(
                     f"identifier '{incident.identifier}' from sender {incident.sender} was already "
                     "received with different content; a changed report needs a new identifier "
@@ -101,19 +127,27 @@ class IntakeService:
         now = self._clock.now_ms()
         lane = lane_for(incident.status)
         event_id = derived_id("incident.reported", incident.key)
+        received = format_time(now)
         payload = IncidentReported(
-            incident=incident, thread=thread, version=version, received=format_time(now)
+            incident=incident, thread=thread, version=version, received=received
         )
+        data = {
+            "incident": rendered.data,
+            "thread": thread,
+            "version": version,
+            "received": received,
+        }
         envelope = make_event(
             "incident.reported",
             payload,
             id=event_id,
             source=f"/liandong/adapters/{credential.name}",
-            time=format_time(now),
+            time=received,
             jurisdiction=incident.sender,
             correlationid=thread,
             status=lane,
             subject=incident.key,
+            data=data,
         )
         row = store.StoredIncident(
             incident.sender,
@@ -123,10 +157,10 @@ class IntakeService:
             incident.msgType.value,
             incident.status.value,
             incident.sent,
-            digest,
+            rendered.digest,
             now,
             event_id,
-            incident.model_dump_json(exclude_none=True).encode(),
+            rendered.body,
         )
         store.insert_incident(tx.conn, row)
         self._emitter.append(
@@ -145,6 +179,37 @@ class IntakeService:
                 return found.thread
         # It refers to messages we never received: the earliest reference still names the thread.
         return f"{refs[0].sender},{refs[0].identifier}"
+
+    async def record_refusal(self, credential: AdapterCredential, refusal: Refusal) -> bool:
+        """Record a refusal a transport observed (an ACL-denied MQTT publish); True when it was
+        new. The same report sent again (same ``refusal.id``) is recorded once."""
+        now = self._clock.now_ms()
+        event_id = derived_id(refusal.id, "intake.refused")
+        payload = IntakeRefused(
+            adapter=credential.name,
+            credential_jurisdiction=credential.jurisdiction,
+            claimed=refusal.jurisdiction_claimed,
+            reason=f"{refusal.reason} (client {refusal.client_id}, seen {refusal.observed})",
+            transport=refusal.transport,
+            topic=refusal.topic,
+        )
+        envelope = make_event(
+            "intake.refused",
+            payload,
+            id=event_id,
+            source=f"/liandong/adapters/{credential.name}",
+            time=format_time(now),
+            jurisdiction=credential.jurisdiction,
+            correlationid=refusal.id,
+        )
+
+        def write(tx: Tx) -> bool:
+            if not first_emission(tx.conn, event_id):
+                return False
+            self._emitter.append(tx, topics.AUDIT, credential.jurisdiction, envelope.encode(), now)
+            return True
+
+        return await self._db.run(write)
 
     async def _refuse(self, credential: AdapterCredential, incident: Incident) -> None:
         now = self._clock.now_ms()

@@ -14,7 +14,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hub.errors import InvalidInput, UnknownEventType
-from hub.model.envelope import Envelope, Lane
+from hub.model.envelope import Envelope, Lane, OutgoingEvent
 from hub.model.incident import Incident
 from hub.model.task import Task, TaskState
 
@@ -56,13 +56,16 @@ class EvaluationFailed(_Payload):
 
 
 class IntakeRefused(_Payload):
-    """An adapter tried something its credential does not allow (recorded for audit)."""
+    """An adapter tried something its credential does not allow (recorded for audit): an
+    incident for another sender, or a publish the MQTT broker refused (``topic`` set)."""
 
     adapter: str
     credential_jurisdiction: str
-    claimed: str
+    claimed: str | None
     identifier: str | None = None
     reason: str
+    transport: str | None = None
+    topic: str | None = None
 
 
 class EventDeadLettered(_Payload):
@@ -120,8 +123,14 @@ def make_event(
     causationid: str | None = None,
     subject: str | None = None,
     drill: str | None = None,
-) -> Envelope:
-    """Build an envelope for a registered type, checking the payload fits the type."""
+    data: dict[str, Any] | None = None,
+) -> OutgoingEvent:
+    """Build an envelope for a registered type, checking the payload fits the type.
+
+    ``data`` may carry the payload already rendered as JSON-ready data (the caller rendered it
+    for its own row), so it is not rendered twice; it must be ``payload``'s rendering. The
+    envelope is built from typed values only, so it is not validated again.
+    """
     expected = EVENT_TYPES.get(type_)
     if expected is None:
         raise UnknownEventType(f"unknown event type '{type_}'")
@@ -129,13 +138,13 @@ def make_event(
         raise InvalidInput(
             f"event type '{type_}' carries {expected.__name__}, not {type(payload).__name__}"
         )
-    return Envelope(
+    return OutgoingEvent(
         id=id,
         source=source,
         type=type_,
         subject=subject,
         time=time,
-        data=payload.model_dump(mode="json", exclude_none=True),
+        data=payload.model_dump(mode="json", exclude_none=True) if data is None else data,
         jurisdiction=jurisdiction,
         status=status,
         drill=drill,

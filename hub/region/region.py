@@ -34,6 +34,9 @@ from hub.region.agreements import default_agreements_path, load_agreements
 __all__ = ["Region", "UnknownAgreement", "UnknownJurisdiction", "load_region"]
 
 
+_BINDING_CACHE_SIZE = 100_000
+
+
 class UnknownJurisdiction(KeyError):
     """A code that is not a jurisdiction of the region."""
 
@@ -87,6 +90,9 @@ class Region:
         self._neighbours, self._border = self._index_adjacency(adjacency)
         self._agreements = tuple(sorted(agreements, key=lambda a: a.id))
         self._agreement_by_id = {a.id: a for a in self._agreements}
+        # Agreements never change while a Region lives: their answers are memoised.
+        self._binding_cache: dict[tuple[Any, ...], list[tuple[Agreement, Clause]]] = {}
+        self._parties_cache: dict[str, list[str]] = {}
         self._check_agreements()
         self._geojson = orjson.dumps(self._feature_collection(boundaries))
 
@@ -194,6 +200,18 @@ class Region:
         found = self._index.within(geometry, km)
         return sorted((c for c in found if c[0] != exclude), key=lambda item: (item[1], item[0]))
 
+    def within_km_of_circle(
+        self, lat: float, lon: float, radius_km: float, km: float, exclude: str | None = None
+    ) -> list[tuple[str, float]]:
+        """``within_km`` for a CAP circle, without building the circle's polygon: a disc lies
+        within ``km`` of a district exactly when its centre lies within ``km + radius``."""
+        centre = geo.cap_circle(lat, lon, 0.0)
+        if centre is None or radius_km < 0.0:
+            raise ValueError(f"not a usable circle: {lat},{lon} {radius_km}")
+        found = self.within_km(centre, km + radius_km, exclude)
+        hits = [(code, max(0.0, d - radius_km)) for code, d in found]
+        return sorted(hits, key=lambda item: (item[1], item[0]))
+
     def distance_km(self, code: str, geometry: BaseGeometry) -> float:
         """Distance in km from a jurisdiction's boundary to the geometry (0.0 if they overlap)."""
         return float(shapely.distance(self.geometry(code), geometry))
@@ -219,8 +237,12 @@ class Region:
 
     def parties(self, agreement_id: str) -> list[str]:
         """District codes bound by the agreement (a city party brings all its districts)."""
-        agreement = self.agreement(agreement_id)
-        return sorted({d for p in agreement.parties for d in self.districts_of(p)})
+        found = self._parties_cache.get(agreement_id)
+        if found is None:
+            agreement = self.agreement(agreement_id)
+            found = sorted({d for p in agreement.parties for d in self.districts_of(p)})
+            self._parties_cache[agreement_id] = found
+        return list(found)
 
     def agreements_binding(
         self,
@@ -233,13 +255,21 @@ class Region:
         """(agreement, clause) pairs binding both ``a`` and ``b`` with a clause covering the CAP
         ``category`` (and of ``kind``), in force on ``on`` (None: ignore dates); sorted by
         (agreement id, clause id)."""
-        self._check_query(category, kind, a, b)
-        return [
-            (agreement, clause)
-            for agreement in self._agreements
-            if (on is None or agreement.in_force(on)) and agreement.binds(a) and agreement.binds(b)
-            for clause in agreement.clauses_for(category, kind)
-        ]
+        key = (a, b, category, kind, on)
+        cached = self._binding_cache.get(key)
+        if cached is None:
+            self._check_query(category, kind, a, b)
+            cached = [
+                (agreement, clause)
+                for agreement in self._agreements
+                if (on is None or agreement.in_force(on))
+                and agreement.binds(a)
+                and agreement.binds(b)
+                for clause in agreement.clauses_for(category, kind)
+            ]
+            if len(self._binding_cache) < _BINDING_CACHE_SIZE:  # bounded: dates vary
+                self._binding_cache[key] = cached
+        return list(cached)
 
     def partners(
         self, code: str, category: str, kind: str | None = None, on: dt.date | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import queue
 import sqlite3
 import threading
@@ -24,6 +25,7 @@ from hub.store.schema import migrate_sqlite
 from hub.store.sql import Connection
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _MAX_BATCH = 256
 _STOP = object()
@@ -75,6 +77,15 @@ class Database:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
+        self._before_commit: list[Callable[[Connection], None]] = []
+
+    def before_commit(self, hook: Callable[[Connection], None]) -> None:
+        """Run ``hook`` on the writer thread inside every transaction, just before COMMIT.
+
+        For writes that may ride along with whatever commits next (consumer offsets): they cost
+        no transaction of their own. A failing hook is rolled back alone and logged.
+        """
+        self._before_commit.append(hook)
 
     def open(self) -> None:
         """Start the writer thread and apply migrations; raises if the file cannot be opened."""
@@ -157,6 +168,14 @@ class Database:
                     job.error = exc
                     conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
+            for hook in self._before_commit:
+                conn.execute("SAVEPOINT hook")
+                try:
+                    hook(conn)
+                except Exception:  # a ride-along write must never fail the batch
+                    log.exception("before-commit hook failed; its writes are rolled back")
+                    conn.execute("ROLLBACK TO hook")
+                conn.execute("RELEASE hook")
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):

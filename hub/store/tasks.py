@@ -2,22 +2,47 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from hub.model.task import Task
 from hub.store.sql import Connection
 
 
-def _row(task: Task) -> bytes:
-    return orjson.dumps(task.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+def _row(task: Task, data: dict[str, Any] | None = None) -> bytes:
+    return orjson.dumps(
+        task.model_dump(mode="json") if data is None else data, option=orjson.OPT_SORT_KEYS
+    )
 
 
-def insert_task(conn: Connection, task: Task, due_ms: int, now_ms: int) -> bool:
-    """Insert unless a task with this id exists; True when it was new."""
+def insert_task(
+    conn: Connection, task: Task, due_ms: int, now_ms: int, data: dict[str, Any] | None = None
+) -> bool:
+    """Insert unless a task with this id exists; True when it was new. ``data`` is the task
+    already rendered as JSON-ready data, if the caller has it."""
     cur = conn.execute(
         "INSERT INTO tasks (id, incident, target, state, due_ms, updated_ms, body) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-        (task.id, task.incident, task.target, task.state.value, due_ms, now_ms, _row(task)),
+        (task.id, task.incident, task.target, task.state.value, due_ms, now_ms, _row(task, data)),
+    )
+    return cur.rowcount == 1
+
+
+def insert_row(
+    conn: Connection,
+    task_id: str,
+    incident: str,
+    target: str,
+    due_ms: int,
+    now_ms: int,
+    body: bytes,
+) -> bool:
+    """``insert_task`` for a task already rendered (by the planner): state ``issued``."""
+    cur = conn.execute(
+        "INSERT INTO tasks (id, incident, target, state, due_ms, updated_ms, body) "
+        "VALUES (?, ?, ?, 'issued', ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        (task_id, incident, target, due_ms, now_ms, body),
     )
     return cur.rowcount == 1
 

@@ -259,3 +259,31 @@ async def test_health_metrics_and_overview(
     overview = (await client.get("/api/v1/overview")).json()
     assert overview["incidents"][0]["incident"]["identifier"] == "m-1"
     assert overview["names"][QINGPU] == "青浦区"
+
+
+async def test_transport_refusals_are_recorded_once_for_their_own_credential(
+    client: httpx.AsyncClient, token: Callable[[str], str], hub: Hub
+) -> None:
+    suzhou = token("320505")
+    report = {
+        "id": "8b7c1d2e-0000-4000-8000-000000000001",
+        "transport": "mqtt",
+        "credential": "320505",
+        "client_id": "suzhou-cmd",
+        "topic": "liandong/v1/330400/incidents",
+        "jurisdiction_claimed": "330400",
+        "reason": "PUBLISH denied by the broker ACL (reason code 135)",
+        "observed": "2026-07-01T08:30:00+08:00",
+    }
+    first = await client.post("/api/v1/audit/refusals", json=report, headers=auth(suzhou))
+    again = await client.post("/api/v1/audit/refusals", json=report, headers=auth(suzhou))
+    assert first.status_code == again.status_code == 202
+    assert (first.json()["duplicate"], again.json()["duplicate"]) == (False, True)
+    (audit,) = await hub.bus.read(topics.AUDIT, 0, 10)
+    refused = decode(audit.value).payload_as(IntakeRefused)
+    assert (refused.credential_jurisdiction, refused.claimed) == ("320505", "330400")
+    assert refused.topic == "liandong/v1/330400/incidents" and refused.transport == "mqtt"
+
+    other = await client.post("/api/v1/audit/refusals", json=report, headers=auth(token(JIASHAN)))
+    assert other.status_code == 403
+    assert len(await hub.bus.read(topics.AUDIT, 0, 10)) == 1

@@ -14,6 +14,7 @@ from hub.bus.port import Outgoing
 from hub.clock import FixedClock
 from hub.engine.playbook import load_playbooks
 from hub.engine.runner import EngineRunner
+from hub.engine.workers import InProcessPlanner
 from hub.model.envelope import Lane, derived_id, format_time
 from hub.model.events import EvaluationFailed, IncidentReported, decode, make_event
 from hub.model.incident import Incident
@@ -55,7 +56,9 @@ async def _report(bus: EmbeddedBus, identifier: str) -> None:
 async def test_redelivered_incidents_issue_each_task_once(db: Database) -> None:
     clock = FixedClock(NOW)
     bus = EmbeddedBus(db, clock)
-    runner = EngineRunner(db, bus, clock, load_region(), load_playbooks(PLAYBOOKS), Lane.ACTUAL)
+    runner = EngineRunner(
+        db, bus, clock, InProcessPlanner(load_playbooks(PLAYBOOKS), load_region()), Lane.ACTUAL
+    )
     await _report(bus, "r-1")
     records = await bus.read(topics.INCIDENTS, 0, 10)
     await runner.handle(records)
@@ -79,12 +82,16 @@ class BrokenRegion:
     def within_km(self, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("spatial index unavailable")
 
+    within_km_of_circle = within_km
+
 
 async def test_a_failing_playbook_is_reported_once_and_the_stream_goes_on(db: Database) -> None:
     clock = FixedClock(NOW)
     bus = EmbeddedBus(db, clock)
     region: Any = BrokenRegion(load_region())
-    runner = EngineRunner(db, bus, clock, region, load_playbooks(PLAYBOOKS), Lane.ACTUAL)
+    runner = EngineRunner(
+        db, bus, clock, InProcessPlanner(load_playbooks(PLAYBOOKS), region), Lane.ACTUAL
+    )
     await _report(bus, "f-1")
     records = await bus.read(topics.INCIDENTS, 0, 10)
     await runner.handle(records)

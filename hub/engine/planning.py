@@ -1,0 +1,126 @@
+"""From one ``incident.reported`` record to what the engine must write: pure, and picklable,
+so it can run in a worker process while the hub's own process serves HTTP and writes.
+
+The result carries everything rendered already (task rows, event bytes): the writer only
+inserts. Same record, same playbooks, same region: byte-identical result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+
+from hub.engine.evaluator import plan
+from hub.engine.playbook import Playbook
+from hub.errors import InvalidInput
+from hub.model.envelope import Lane, derived_id, parse_time
+from hub.model.events import IncidentReported, TaskIssued, decode, make_event
+from hub.model.incident import MsgType
+from hub.model.task import Task
+from hub.region import Region
+
+SOURCE = "/liandong/hub/engine"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedRow:
+    """A planned task as the store and the bus want it."""
+
+    id: str
+    incident: str
+    target: str
+    due_ms: int
+    body: bytes
+    event: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """What one incident record asks of the engine: tasks to issue, or its thread cancelled."""
+
+    cancel: bool
+    cause: str
+    thread: str
+    sender: str
+    key: str
+    received: str
+    rows: tuple[IssuedRow, ...] = ()
+    failures: tuple[tuple[str, str], ...] = ()
+
+
+def prepare(
+    value: bytes, lane: Lane, playbooks: Sequence[Playbook], region: Region
+) -> Planned | None:
+    """Plan one record; None when the engine has nothing to do for it (Test, Ack, Error).
+
+    Raises ``InvalidInput`` for a record that is not a valid ``incident.reported``.
+    """
+    event = decode(value)
+    reported = event.payload_as(IncidentReported)
+    if event.envelope.status is not lane:
+        return None  # Test/System/Draft traffic is recorded, never acted on
+    incident = reported.incident
+    cause = event.envelope.id
+    if incident.msgType is MsgType.CANCEL:
+        return Planned(
+            True, cause, reported.thread, incident.sender, incident.key, reported.received
+        )
+    if incident.msgType not in (MsgType.ALERT, MsgType.UPDATE):
+        return None
+    result = plan(
+        incident,
+        thread=reported.thread,
+        cause=cause,
+        reported_ms=parse_time(reported.received),
+        lane=lane,
+        playbooks=playbooks,
+        region=region,
+    )
+    rows = tuple(_render(task, cause, lane) for task in result.tasks)
+    return Planned(
+        False,
+        cause,
+        reported.thread,
+        incident.sender,
+        incident.key,
+        reported.received,
+        rows,
+        result.failures,
+    )
+
+
+def _render(task: Task, cause: str, lane: Lane) -> IssuedRow:
+    data = task.model_dump(mode="json")
+    envelope = make_event(
+        "task.issued",
+        TaskIssued(task=task),
+        id=derived_id(task.id, "task.issued"),
+        source=SOURCE,
+        time=task.issued,
+        jurisdiction=task.target,
+        correlationid=task.incident,
+        causationid=cause,
+        subject=task.id,
+        status=lane,
+        data={"task": data},
+    )
+    body = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    return IssuedRow(
+        task.id, task.incident, task.target, parse_time(task.due), body, envelope.encode()
+    )
+
+
+def prepare_batch(
+    values: Sequence[bytes], lane: Lane, playbooks: Sequence[Playbook], region: Region
+) -> list[Planned | InvalidInput | None]:
+    """``prepare`` for a batch; a record's ``InvalidInput`` is returned in its place, so one
+    bad record costs the batch nothing but its own slot."""
+    out: list[Planned | InvalidInput | None] = []
+    for value in values:
+        try:
+            out.append(prepare(value, lane, playbooks, region))
+        except InvalidInput as exc:
+            out.append(exc)
+    return out

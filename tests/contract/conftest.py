@@ -1,0 +1,1 @@
+"""The contract suites' fixtures come from the root conftest (tests.brokers.*)."""
