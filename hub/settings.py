@@ -81,10 +81,13 @@ def from_env(env: dict[str, str] | None = None, **overrides: object) -> Settings
         values["log_level"] = env["LIANDONG_LOG_LEVEL"]
     if "LIANDONG_MAX_BODY_BYTES" in env:
         values["max_body_bytes"] = int(env["LIANDONG_MAX_BODY_BYTES"])
-    for name in ("fetch_max_wait_ms", "linger_ms", "session_timeout_ms"):
-        variable = f"LIANDONG_KAFKA_{name.upper()}"
+    for variable, field_name in (
+        ("LIANDONG_KAFKA_FETCH_MAX_WAIT_MS", "kafka_fetch_max_wait_ms"),
+        ("LIANDONG_KAFKA_LINGER_MS", "kafka_linger_ms"),
+        ("LIANDONG_KAFKA_SESSION_TIMEOUT_MS", "kafka_session_timeout_ms"),
+    ):
         if variable in env:
-            values[f"kafka_{name}"] = int(env[variable])
+            values[field_name] = int(env[variable])
     if "LIANDONG_ENGINE_WORKERS" in env:
         values["engine_workers"] = int(env["LIANDONG_ENGINE_WORKERS"])
     values.update({k: v for k, v in overrides.items() if v is not None})
