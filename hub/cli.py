@@ -218,6 +218,7 @@ def run(
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations speak only on trouble
     first_run = not settings.database_path.exists()
     play_demo = first_run if demo is None else demo
     try:
