@@ -34,6 +34,8 @@ adapters_app = typer.Typer(
 log_app = typer.Typer(help="The event log (the journal every drill and audit reads).")
 app.add_typer(adapters_app, name="adapters")
 app.add_typer(log_app, name="log")
+cap_app = typer.Typer(help="CAP 1.2 tools for integrators: check a feed, convert XML ⇄ JSON.")
+app.add_typer(cap_app, name="cap")
 
 DataOption = Annotated[
     Path | None, typer.Option("--data", help="data directory [env LIANDONG_DATA]")
@@ -143,6 +145,57 @@ def log_export(
         if out:
             handle.close()
         conn.close()
+
+
+def _read_cap(path: Path) -> Any:
+    """A file as a canonical incident: CAP XML (by content) or the canonical JSON."""
+    from hub.codecs.cap import decode_cap
+    from hub.intake.service import parse_incident
+
+    data = path.read_bytes()
+    if data.lstrip()[:1] == b"<":
+        if b"EDXLDistribution" in data[:2000]:
+            raise HubError("EDXL-DE envelopes are not supported yet (tracked with the adapters)")
+        return decode_cap(data)
+    return parse_incident(data)
+
+
+@cap_app.command("check")
+def cap_check(
+    files: Annotated[list[Path], typer.Argument(help="CAP 1.2/1.1 XML or canonical JSON files")],
+) -> None:
+    """Validate each file; prints `FILE: OK` or `FILE: the problem`; exit status 1 if any fails."""
+    failed = 0
+    for path in files:
+        try:
+            _read_cap(path)
+        except (HubError, OSError) as exc:
+            failed += 1
+            typer.echo(f"{path}: {exc}")
+        else:
+            typer.echo(f"{path}: OK")
+    raise typer.Exit(1 if failed else 0)
+
+
+@cap_app.command("convert")
+def cap_convert(
+    file: Annotated[Path, typer.Argument(help="CAP XML or canonical JSON")],
+    to: Annotated[str, typer.Option("--to", help="json (canonical) or cap (CAP 1.2 XML)")],
+) -> None:
+    """Convert between CAP XML and the canonical JSON, to standard output."""
+    from hub.codecs.cap import encode_cap
+
+    if to not in ("json", "cap"):
+        _fail("--to must be json or cap")
+    try:
+        incident = _read_cap(file)
+    except (HubError, OSError) as exc:
+        _fail(f"{file}: {exc}")
+    if to == "cap":
+        sys.stdout.buffer.write(encode_cap(incident))
+    else:
+        data = incident.model_dump(mode="json", exclude_none=True)
+        sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
 
 
 @app.command("bench")

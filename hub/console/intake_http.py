@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI
 
+from hub.codecs.cap import decode_cap
 from hub.console.auth import TokenCache, authenticate
 from hub.console.problems import problem_body, problem_parts
 from hub.errors import HubError, InvalidInput
@@ -47,18 +48,20 @@ def _problem(status: int, title: str, detail: str) -> Answer:
     return Answer(status, problem_body(status, title, detail), PROBLEM)
 
 
+def media_of(content_type: str | None) -> str:
+    return (content_type or "application/json").split(";")[0].strip().lower()
+
+
 def check_media(content_type: str | None) -> Answer | None:
     """A 415 answer for a body the intake cannot read, else None."""
-    media = (content_type or "application/json").split(";")[0].strip().lower()
-    if media in XML_TYPES:
+    media = media_of(content_type)
+    if media not in JSON_TYPES and media not in XML_TYPES:
         return _problem(
             415,
             "Unsupported media type",
-            "CAP XML is not accepted yet: the CAP XML codec is tracked as its own issue; "
-            "send the canonical JSON form (application/json)",
+            f"'{media}' is not accepted; send CAP 1.2 as JSON (application/json) "
+            "or as XML (application/cap+xml)",
         )
-    if media not in JSON_TYPES:
-        return _problem(415, "Unsupported media type", f"'{media}' is not accepted; send JSON")
     return None
 
 
@@ -78,7 +81,10 @@ async def report(
         if len(body) > hub.settings.max_body_bytes:
             return too_large(len(body), hub.settings.max_body_bytes)
         try:
-            incident = parse_incident(body)
+            if media_of(content_type) in XML_TYPES:
+                incident = decode_cap(body, max_bytes=hub.settings.max_body_bytes)
+            else:
+                incident = parse_incident(body)
         except InvalidInput:
             hub.metrics.incidents_refused.labels("invalid").inc()
             raise

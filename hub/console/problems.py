@@ -8,6 +8,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from hub.codecs.cap import CapError
 from hub.errors import (
     Conflict,
     HubError,
@@ -21,6 +22,7 @@ from hub.intake.service import InvalidIncident
 
 _STATUS: list[tuple[type[HubError], int, str]] = [
     (InvalidIncident, 422, "Invalid incident"),
+    (CapError, 422, "Invalid CAP message"),
     (InvalidInput, 400, "Invalid input"),
     (Unauthenticated, 401, "Unauthenticated"),
     (NotAllowed, 403, "Not allowed"),
@@ -50,6 +52,9 @@ def problem_parts(exc: HubError) -> tuple[int, dict[str, str], bytes]:
             extra: dict[str, Any] = {}
             if isinstance(exc, InvalidIncident):
                 extra["errors"] = [{"field": f, "problem": p} for f, p in exc.errors]
+            if isinstance(exc, CapError):
+                where = f"line {exc.line}: {exc.element}" if exc.line else (exc.element or "")
+                extra["errors"] = [{"field": where or "(message)", "problem": exc.problem}]
             headers = {}
             if isinstance(exc, Unavailable):
                 headers["Retry-After"] = "1"

@@ -157,8 +157,13 @@ async def test_invalid_incidents_name_the_field(
         content=b"<alert/>",
         headers={**auth(qingpu), "content-type": "application/cap+xml"},
     )
-    assert xml.status_code == 415
-    assert "CAP XML" in xml.json()["detail"]
+    assert xml.status_code == 422  # XML without CAP's namespace is not CAP
+    assert "namespace" in xml.json()["detail"]
+    yaml = await client.post(
+        "/api/v1/incidents", content=b"a: 1", headers={**auth(qingpu), "content-type": "text/yaml"}
+    )
+    assert yaml.status_code == 415
+    assert "application/cap+xml" in yaml.json()["detail"]
 
     big = orjson.dumps(cap("big", note="x" * 1_100_000))
     assert (
@@ -287,3 +292,32 @@ async def test_transport_refusals_are_recorded_once_for_their_own_credential(
     other = await client.post("/api/v1/audit/refusals", json=report, headers=auth(token(JIASHAN)))
     assert other.status_code == 403
     assert len(await hub.bus.read(topics.AUDIT, 0, 10)) == 1
+
+
+async def test_cap_xml_on_the_same_endpoint(
+    client: httpx.AsyncClient, token: Callable[[str], str]
+) -> None:
+    from hub.codecs.cap import encode_cap
+    from hub.model.incident import Incident
+
+    qingpu = token(QINGPU)
+    xml = encode_cap(Incident.model_validate(cap("xml-1")))
+    headers = {**auth(qingpu), "content-type": "application/cap+xml"}
+    res = await client.post("/api/v1/incidents", content=xml, headers=headers)
+    assert res.status_code == 202, res.text
+    tasks = await _wait_tasks(client, qingpu, "xml-1", 2)
+    assert {WUJIANG, JIASHAN} <= {t["target"] for t in tasks}
+    # The same message as JSON is the same message: a resend, answered the same way.
+    same = await client.post(
+        "/api/v1/incidents", content=orjson.dumps(cap("xml-1")), headers=auth(qingpu)
+    )
+    assert same.status_code == 202 and same.headers["Liandong-Duplicate"] == "true"
+
+    bad = xml.replace(b"<urgency>Immediate</urgency>", b"<urgency>Soon</urgency>")
+    refused = await client.post("/api/v1/incidents", content=bad, headers=headers)
+    assert refused.status_code == 422
+    problem = refused.json()
+    assert "urgency" in problem["errors"][0]["field"] and "Soon" in problem["errors"][0]["problem"]
+    xxe = b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><a>&x;</a>'
+    hostile = await client.post("/api/v1/incidents", content=xxe, headers=headers)
+    assert hostile.status_code == 422 and "DTD" in hostile.json()["detail"]

@@ -105,3 +105,24 @@ def test_run_demo_plays_and_neighbours_acknowledge(tmp_path: Path) -> None:
     assert {"incident.reported", "task.issued", "task.acknowledged"} <= types
     offsets = [line["offset"] for line in lines]
     assert offsets == sorted(offsets)
+
+
+def test_cap_check_and_convert(tmp_path: Path) -> None:
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "cap"
+    good = sorted(fixtures.glob("*.xml"))[0]
+    bad = tmp_path / "bad.xml"
+    bad.write_bytes(
+        good.read_bytes().replace(b"<sent>", b"<sentx>").replace(b"</sent>", b"</sentx>")
+    )
+    done = _cli("cap", "check", str(good), str(bad))
+    assert done.returncode == 1
+    lines = done.stdout.strip().splitlines()
+    assert lines[0] == f"{good}: OK"
+    assert lines[1].startswith(f"{bad}: ") and "sent" in lines[1]
+    as_json = _cli("cap", "convert", str(good), "--to", "json")
+    assert as_json.returncode == 0 and orjson.loads(as_json.stdout)["identifier"]
+    json_file = tmp_path / "incident.json"
+    json_file.write_text(as_json.stdout)
+    back = _cli("cap", "convert", str(json_file), "--to", "cap")
+    assert back.returncode == 0 and back.stdout.startswith("<?xml")
+    assert _cli("cap", "check", str(json_file)).returncode == 0
