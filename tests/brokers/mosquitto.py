@@ -51,9 +51,12 @@ def mosquitto_available() -> bool:
 
 
 def require_mosquitto() -> None:
-    """Skip (with the reason, reported by ``-rs``) where mosquitto is not installed."""
+    """Fail, naming the package, where mosquitto is not installed (the test setup installs it)."""
     if not mosquitto_available():
-        pytest.skip(f"Debian's mosquitto is not installed ({MOSQUITTO}, mosquitto_passwd)")
+        pytest.fail(
+            f"Debian's mosquitto is not installed ({MOSQUITTO}, mosquitto_passwd): "
+            "scripts/setup --dev installs it (apt-get install mosquitto)"
+        )
 
 
 def start_broker(root: Path, users: Iterable[str]) -> LocalBroker:
