@@ -41,3 +41,10 @@ class Unavailable(HubError):
 
 class Unauthenticated(HubError):
     """No credential, or one the hub does not know."""
+
+
+class ConcurrentUpdate(HubError):
+    """Another transaction changed the row this one read (a compare-and-set found it moved);
+    running the job again sees the new state."""
+
+    retryable = True

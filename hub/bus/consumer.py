@@ -142,6 +142,10 @@ class ConsumerLoop:
                 await self._handler(records)
                 return None
             except Exception as exc:  # the loop boundary: every failure is handled here
+                if isinstance(exc, Unavailable) and attempt == self._retry.attempts - 1:
+                    # A dependency is away, the record is not at fault: never dead-letter it;
+                    # the loop waits, rewinds to what is committed and delivers it again.
+                    raise
                 if not _retryable(exc) or attempt == self._retry.attempts - 1:
                     return exc
                 log.warning("group %s: retrying after %s", self._group, exc)

@@ -83,7 +83,7 @@ class EngineRunner:
         states = tuple(s.value for s in sorted(OPEN_STATES))
         for task in task_store.list_tasks(tx.conn, incident=thread, states=states, limit=10_000):
             cancelled = task.model_copy(update={"state": TaskState.CANCELLED})
-            task_store.save_task(tx.conn, cancelled, self._clock.now_ms())
+            task_store.save_task(tx.conn, cancelled, self._clock.now_ms(), task.state)
             update = TaskUpdated(
                 task=task.id,
                 incident=thread,

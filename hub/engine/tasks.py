@@ -49,7 +49,7 @@ class TaskService:
             raise Conflict(f"task {task_id} is {task.state}; it cannot become {state}")
         now = self._clock.now_ms()
         moved = task.model_copy(update={"state": state})
-        task_store.save_task(tx.conn, moved, now)
+        task_store.save_task(tx.conn, moved, now, task.state)
         update = TaskUpdated(
             task=task.id,
             incident=task.incident,

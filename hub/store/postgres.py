@@ -1,12 +1,15 @@
 """PostgreSQL state for hubs that share the load (SQLAlchemy 2 async over psycopg 3).
 
-Every job runs in its own SERIALIZABLE transaction; serialization failures and deadlocks
-(SQLSTATE 40001, 40P01) are retried here with backoff and never reach a user. So is a unique
-violation (23505): every job reads before it inserts, so a retry sees the row a concurrent
-transaction committed and takes the "already there" path (PostgreSQL does not always report
-that race as 40001). The store code is
-the same as on SQLite: this module only adapts the connection (``?`` placeholders to psycopg's
-``%s``) and the transaction handling.
+Every job runs in its own READ COMMITTED transaction, and constraints, not the isolation level,
+keep the invariants when two jobs (of one hub or of two) race: primary keys on derived ids and on
+sender + identifier, a unique (thread, version), ``ON CONFLICT DO NOTHING`` for what may be
+written twice, and compare-and-set updates (``UPDATE ... WHERE state = <what was read>``). The
+loser of a race gets a unique violation (23505) or ``ConcurrentUpdate`` and is retried here, with
+backoff; its retry reads the winner's row and takes the "already there" path. SERIALIZABLE did
+the same with predicate locks, but the outbox relay reading the table every insert appends to
+made nearly every transaction a serialization failure under load. Serialization failures and
+deadlocks (40001, 40P01) are still retried. The store code is the same as on SQLite: this module
+only adapts the connection (``?`` placeholders to psycopg's ``%s``) and the transaction handling.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from hub.errors import Unavailable
+from hub.errors import ConcurrentUpdate, Unavailable
 from hub.store.db import Tx
 from hub.store.schema import migrate_connection
 from hub.store.sql import Cursor
@@ -31,6 +34,22 @@ T = TypeVar("T")
 
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "23505"})
 _ATTEMPTS = 8
+# The server is away (refused, restarting, shut down, connection lost): a few quick retries, then
+# ``Unavailable`` (503 to an adapter, a later retry for a consumer). A transaction whose
+# connection broke during COMMIT has an unknown outcome; every job is idempotent by id, so the
+# retry (now or the caller's) finds what committed and takes the "already there" path.
+_SHUTDOWN_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+_UNREACHABLE_ATTEMPTS = 3
+
+
+def unreachable(exc: DBAPIError) -> bool:
+    """Whether ``exc`` says the server cannot be reached, rather than refusing the statement."""
+    if exc.connection_invalidated:
+        return True
+    state = sqlstate(exc)
+    if state is None:
+        return isinstance(exc, sa.exc.OperationalError)
+    return state.startswith("08") or state in _SHUTDOWN_SQLSTATES
 
 
 @lru_cache(maxsize=512)
@@ -79,7 +98,7 @@ class PostgresDatabase:
             sqlalchemy_url(url),
             pool_size=pool_size,
             max_overflow=pool_size,
-            isolation_level="SERIALIZABLE",
+            isolation_level="READ COMMITTED",
             pool_pre_ping=True,
         )
 
@@ -100,14 +119,20 @@ class PostgresDatabase:
         for attempt in range(_ATTEMPTS):
             try:
                 return await self._attempt(fn)
+            except ConcurrentUpdate as exc:
+                if attempt == _ATTEMPTS - 1:
+                    raise Unavailable(f"{exc}; try again") from exc
             except DBAPIError as exc:
                 state = sqlstate(exc)
-                if state not in RETRYABLE_SQLSTATES and not exc.connection_invalidated:
+                if unreachable(exc):
+                    if attempt >= _UNREACHABLE_ATTEMPTS - 1:
+                        raise Unavailable("database unreachable; try again") from exc
+                elif state not in RETRYABLE_SQLSTATES:
                     raise
-                if attempt == _ATTEMPTS - 1:
+                elif attempt == _ATTEMPTS - 1:
                     raise Unavailable(f"database busy (SQLSTATE {state}); try again") from exc
-                await asyncio.sleep(delay * (1 + random.random()))
-                delay = min(delay * 2, 0.5)
+            await asyncio.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 0.5)
         raise AssertionError("unreachable")
 
     async def _attempt(self, fn: Callable[[Tx], T]) -> T:
@@ -142,7 +167,7 @@ class AdvisoryLeadership:
             try:
                 await self._conn.exec_driver_sql("SELECT 1")
                 return True
-            except DBAPIError:
+            except sa.exc.SQLAlchemyError:  # the connection, and the lock with it, is gone
                 await self.release()
         conn = await self._db.engine.connect()
         await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -159,7 +184,7 @@ class AdvisoryLeadership:
             try:
                 await conn.exec_driver_sql(f"SELECT pg_advisory_unlock({self._key})")
                 await conn.close()
-            except DBAPIError:
+            except sa.exc.SQLAlchemyError:
                 # A broken connection must not go back to the pool still holding the lock.
-                with contextlib.suppress(DBAPIError):
+                with contextlib.suppress(sa.exc.SQLAlchemyError):
                     await conn.invalidate()

@@ -6,7 +6,8 @@ from typing import Any
 
 import orjson
 
-from hub.model.task import Task
+from hub.errors import ConcurrentUpdate
+from hub.model.task import Task, TaskState
 from hub.store.sql import Connection
 
 
@@ -47,11 +48,15 @@ def insert_row(
     return cur.rowcount == 1
 
 
-def save_task(conn: Connection, task: Task, now_ms: int) -> None:
-    conn.execute(
-        "UPDATE tasks SET state = ?, updated_ms = ?, body = ? WHERE id = ?",
-        (task.state.value, now_ms, _row(task), task.id),
+def save_task(conn: Connection, task: Task, now_ms: int, previous: TaskState) -> None:
+    """Write ``task``'s new state over ``previous`` (compare-and-set): if another transaction
+    moved the task since it was read, raise ``ConcurrentUpdate`` so the job runs again."""
+    cur = conn.execute(
+        "UPDATE tasks SET state = ?, updated_ms = ?, body = ? WHERE id = ? AND state = ?",
+        (task.state.value, now_ms, _row(task), task.id, previous.value),
     )
+    if cur.rowcount != 1:
+        raise ConcurrentUpdate(f"task {task.id} changed while it was being updated")
 
 
 def get_task(conn: Connection, task_id: str) -> Task | None:

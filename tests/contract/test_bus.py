@@ -363,6 +363,40 @@ async def test_retryable_errors_are_retried_not_deadlettered(harness: Harness) -
     assert await bus.lag(g, [t]) == {t: 0}
 
 
+async def test_a_long_outage_waits_and_never_deadletters(harness: Harness) -> None:
+    """A dependency away for longer than the retry budget: the record is not at fault, so it
+    is delivered again after the outage, never dead-lettered, and the next ones follow."""
+    t, g = harness.topic(topics.INCIDENTS), harness.group("g")
+    bus = await harness.open()
+    await bus.publish(_msgs(3, t))
+    calls = 0
+    handled: list[bytes] = []
+
+    async def handler(records: Sequence[Record]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 7:  # more than the two attempts of the policy, several times over
+            raise Unavailable("database unreachable")
+        handled.extend(r.value for r in records)
+
+    consumer = bus.consumer(g, [t])
+    await harness.joined(consumer)
+    retry = RetryPolicy(attempts=2, first_backoff_s=0.001, max_backoff_s=0.01)
+    loop = ConsumerLoop(bus, consumer, g, handler, SystemClock(), poll_timeout_s=0.05, retry=retry)
+    running = asyncio.create_task(loop.run())
+    for _ in range(500):
+        if len(set(handled)) == 3:
+            break
+        await asyncio.sleep(0.02)
+    loop.stop()
+    await running
+    assert calls > 7
+    assert sorted(set(handled)) == [b"m0", b"m1", b"m2"]
+    assert loop.deadlettered == 0
+    assert await _deadletters(harness, bus, g) == []
+    assert await bus.lag(g, [t]) == {t: 0}
+
+
 # -- the embedded log only ----------------------------------------------------------------------
 
 

@@ -1,8 +1,8 @@
 """The state store contract: the same services, the same answers, on SQLite and PostgreSQL.
 
 PostgreSQL runs for real (the machine's server, or one the fixture starts); concurrency tests
-show that SERIALIZABLE + retry inside the service keeps "once per id" under races, and that no
-serialization failure ever reaches the caller.
+show that constraints + compare-and-set + retry inside the service keep "once per id" and "one
+winner per transition" under races (READ COMMITTED), and that no conflict reaches the caller.
 """
 
 from __future__ import annotations
@@ -140,6 +140,29 @@ async def test_tasks_insert_once_and_move_only_for_their_target(db: Runner) -> N
     listed = await db.run(lambda tx: task_store.list_tasks(tx.conn, target="320509"))
     assert [t.state for t in listed] == [TaskState.ACKNOWLEDGED]
     assert len(await _outbox(db)) == 1  # one task.acknowledged
+
+
+async def test_racing_answers_to_one_task_have_one_winner(db: Runner) -> None:
+    """Accept and decline sent at the same moment, many times: one transition happens, one
+    event is emitted, every other caller is told the task has moved on (409), none sees 5xx."""
+    task = _task(n=7)
+    await db.run(lambda tx: task_store.insert_task(tx.conn, task, 1, 1))
+    service = TaskService(db, Outbox(SystemClock()), SystemClock())
+    await service.move(task.id, TaskState.ACKNOWLEDGED, actor="320509", by="wujiang")
+    answers = [TaskState.ACCEPTED, TaskState.DECLINED] * 10
+    results = await asyncio.gather(
+        *(service.move(task.id, s, actor="320509", by="wujiang") for s in answers),
+        return_exceptions=True,
+    )
+    final = (await service.get(task.id)).state
+    assert final in (TaskState.ACCEPTED, TaskState.DECLINED)
+    for state, result in zip(answers, results, strict=True):
+        if state is final:  # the winner, or a repeat of the winning answer: same task back
+            assert isinstance(result, Task) and result.state is final, result
+        else:
+            assert isinstance(result, Conflict), result
+    events = [orjson.loads(v)["type"] for _, _, v in await _outbox(db)]
+    assert events == ["task.acknowledged", f"task.{final.value}"]
 
 
 async def test_adapter_credentials(db: Runner) -> None:

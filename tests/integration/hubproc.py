@@ -15,6 +15,11 @@ test ends, and at interpreter exit as a last resort::
 or, for several hubs, the ``hub_processes`` fixture (import it into a ``conftest.py``), which
 kills every hub it made at teardown. Each run of a hub writes its stdout and stderr to
 ``{data_dir}-logs/hub-N.out|err``; :meth:`HubProcess.stderr` reads them all back.
+
+Production mode (PostgreSQL + Kafka) is the same with an ``env``: ``HubProcess(dir, env={
+"LIANDONG_BUS": "kafka://127.0.0.1:PORT", "LIANDONG_DATABASE": "postgresql://..."})``, and the
+same ``env`` given to :func:`add_adapter` / :func:`add_adapters`, so that credentials are
+written to the database the hubs share (``liandong adapters add`` honours LIANDONG_DATABASE).
 """
 
 from __future__ import annotations
@@ -75,6 +80,11 @@ def _adapters_add(data_dir: Path, jurisdiction: str, name: str) -> list[str]:
     ]
 
 
+def _postgres_url(env: dict[str, str] | None) -> str | None:
+    database = (env or {}).get("LIANDONG_DATABASE", "")
+    return database if database.startswith(("postgresql://", "postgres://")) else None
+
+
 def _token(name: str, returncode: int, stdout: bytes, stderr: bytes) -> str:
     if returncode != 0:
         raise RuntimeError(
@@ -84,18 +94,28 @@ def _token(name: str, returncode: int, stdout: bytes, stderr: bytes) -> str:
     return stdout.decode().strip().splitlines()[-1]
 
 
-def add_adapter(data_dir: Path, jurisdiction: str, name: str, *, via_cli: bool = True) -> str:
+def add_adapter(
+    data_dir: Path,
+    jurisdiction: str,
+    name: str,
+    *,
+    via_cli: bool = True,
+    env: dict[str, str] | None = None,
+) -> str:
     """Create an adapter credential for ``jurisdiction``; returns its token.
 
     ``via_cli``: run ``liandong adapters add`` as an operator would (about a second: the CLI
     imports the region); False writes the credential from this process through the code the
     CLI calls (milliseconds). Works whether or not a hub is running on ``data_dir``.
+    ``env``: ``LIANDONG_*`` settings as the hubs get them; with ``LIANDONG_DATABASE`` set to
+    PostgreSQL the credential goes to that database (the CLI reads the setting; in-process
+    writes it there too, migrating a new database first as the CLI does).
     """
     if not via_cli:
-        return _add_in_process(data_dir, jurisdiction, name)
+        return _add_in_process(data_dir, jurisdiction, name, _postgres_url(env))
     done = subprocess.run(
         _adapters_add(data_dir, jurisdiction, name),
-        env=hub_env(),
+        env=hub_env(env),
         capture_output=True,
         timeout=CLI_TIMEOUT_S,
         check=False,
@@ -104,25 +124,30 @@ def add_adapter(data_dir: Path, jurisdiction: str, name: str, *, via_cli: bool =
 
 
 def add_adapters(
-    data_dir: Path, adapters: Sequence[tuple[str, str]], *, via_cli: bool = True
+    data_dir: Path,
+    adapters: Sequence[tuple[str, str]],
+    *,
+    via_cli: bool = True,
+    env: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """Create several credentials, given as ``(jurisdiction, name)``; returns name → token.
 
     With ``via_cli`` the first is created alone (it creates the database), the others by
-    CLI processes running in parallel.
+    CLI processes running in parallel. ``env`` as for :func:`add_adapter`.
     """
     if not adapters:
         return {}
     if not via_cli:
-        return {name: _add_in_process(data_dir, j, name) for j, name in adapters}
+        database = _postgres_url(env)
+        return {name: _add_in_process(data_dir, j, name, database) for j, name in adapters}
     (first_jurisdiction, first_name), *rest = adapters
-    tokens = {first_name: add_adapter(data_dir, first_jurisdiction, first_name)}
+    tokens = {first_name: add_adapter(data_dir, first_jurisdiction, first_name, env=env)}
     running = [
         (
             name,
             subprocess.Popen(
                 _adapters_add(data_dir, jurisdiction, name),
-                env=hub_env(),
+                env=hub_env(env),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
             ),
@@ -141,7 +166,9 @@ def add_adapters(
     return tokens
 
 
-def _add_in_process(data_dir: Path, jurisdiction: str, name: str) -> str:
+def _add_in_process(
+    data_dir: Path, jurisdiction: str, name: str, postgres_url: str | None = None
+) -> str:
     from hub.intake.credentials import create_adapter
     from hub.model.envelope import format_time
     from hub.region import load_region
@@ -149,11 +176,33 @@ def _add_in_process(data_dir: Path, jurisdiction: str, name: str) -> str:
 
     if not load_region().is_known(jurisdiction):
         raise ValueError(f"'{jurisdiction}' is not a jurisdiction of the region")
+    if postgres_url is not None:
+        return _add_on_postgres(postgres_url, jurisdiction, name)
     conn = connect_direct(Path(data_dir) / "liandong.db")
     try:
         return create_adapter(conn, name, jurisdiction, format_time(time.time_ns() // 1_000_000))
     finally:
         conn.close()
+
+
+def _add_on_postgres(url: str, jurisdiction: str, name: str) -> str:
+    """The CLI's ``run_job`` on PostgreSQL, synchronously: migrate, then write the credential."""
+    import sqlalchemy as sa
+
+    from hub.intake.credentials import create_adapter
+    from hub.model.envelope import format_time
+    from hub.store.postgres import PgConnection, sqlalchemy_url
+    from hub.store.schema import migrate_connection
+
+    engine = sa.create_engine(sqlalchemy_url(url), poolclass=sa.NullPool)
+    try:
+        with engine.begin() as connection:
+            migrate_connection(connection)
+        with engine.begin() as connection:
+            created = format_time(time.time_ns() // 1_000_000)
+            return create_adapter(PgConnection(connection), name, jurisdiction, created)
+    finally:
+        engine.dispose()
 
 
 class HubStartError(RuntimeError):
