@@ -24,6 +24,7 @@ from hub.engine.runner import EngineRunner
 from hub.engine.tasks import TaskService
 from hub.engine.workers import InProcessPlanner, Planner, ProcessPlanner
 from hub.errors import Conflict
+from hub.intake.deadletters import IntakeDeadLetters
 from hub.intake.service import IntakeService
 from hub.metrics import Metrics
 from hub.model.envelope import Lane
@@ -51,6 +52,7 @@ class Hub:
         self.bus = self.backends.bus
         emitter = self.backends.emitter
         self.intake = IntakeService(self.db, emitter, self.clock, self.region)
+        self.deadletters = IntakeDeadLetters(self.db, emitter, self.clock)
         self.tasks = TaskService(self.db, emitter, self.clock)
         self.planner: Planner = (
             ProcessPlanner(settings.playbooks, settings.engine_workers)

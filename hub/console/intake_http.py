@@ -19,9 +19,11 @@ from hub.codecs.cap import decode_cap
 from hub.console.auth import TokenCache, authenticate
 from hub.console.problems import problem_body, problem_parts
 from hub.errors import HubError, InvalidInput
+from hub.intake.deadletters import KEPT_BYTES
 from hub.intake.service import parse_incident
 from hub.model.incident import lane_for
 from hub.runtime import Hub
+from hub.store.adapters import AdapterCredential
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +78,23 @@ async def report(
     try:
         adapter = await authenticate(hub, tokens, authorization)
         refused = check_media(content_type)
+        if refused is None and len(body) > hub.settings.max_body_bytes:
+            refused = too_large(len(body), hub.settings.max_body_bytes)
         if refused is not None:
+            await deadletter(hub, adapter, content_type, body, len(body), refused)
             return refused
-        if len(body) > hub.settings.max_body_bytes:
-            return too_large(len(body), hub.settings.max_body_bytes)
         try:
             if media_of(content_type) in XML_TYPES:
                 incident = decode_cap(body, max_bytes=hub.settings.max_body_bytes)
             else:
                 incident = parse_incident(body)
-        except InvalidInput:
+            receipt = await hub.intake.report(incident, adapter)
+        except InvalidInput as exc:
             hub.metrics.incidents_refused.labels("invalid").inc()
-            raise
-        receipt = await hub.intake.report(incident, adapter)
+            status, headers, problem = problem_parts(exc)
+            answer = Answer(status, problem, PROBLEM, headers)
+            await deadletter(hub, adapter, content_type, body, len(body), answer)
+            return answer
     except HubError as exc:
         status, headers, problem = problem_parts(exc)
         return Answer(status, problem, PROBLEM, headers)
@@ -108,6 +114,49 @@ async def report(
     if receipt.duplicate:
         headers["Liandong-Duplicate"] = "true"
     return Answer(202, content, headers=headers)
+
+
+async def deadletter(
+    hub: Hub,
+    adapter: AdapterCredential,
+    content_type: str | None,
+    body: bytes,
+    size: int,
+    answer: Answer,
+) -> None:
+    """Keep what an adapter sent that the intake refused, with the answer's reason.
+
+    The adapter gets its 4xx whatever happens here: a dead-letter store that is away costs a
+    warning in the log, not the answer."""
+    try:
+        problem = orjson.loads(answer.body)
+        reason = f"{answer.status} {problem.get('title', '')}: {problem.get('detail', '')}"
+        if problem.get("errors"):
+            reason += f" {orjson.dumps(problem['errors']).decode()}"
+        await hub.deadletters.record(
+            adapter,
+            route=f"POST {PATH}",
+            media_type=media_of(content_type),
+            body=body,
+            size=size,
+            reason=reason,
+        )
+    except HubError as exc:
+        log.warning("could not keep a refused message of adapter %s: %s", adapter.name, exc)
+
+
+async def refuse_oversize(
+    hub: Hub, tokens: TokenCache, headers: dict[str, str], head: bytes, size: int
+) -> Answer:
+    """The 413 for a body that went over the limit while it arrived; its start is kept."""
+    answer = too_large(size, hub.settings.max_body_bytes)
+    try:
+        adapter = await authenticate(hub, tokens, headers.get("authorization"))
+    except HubError as exc:
+        status, extra, problem = problem_parts(exc)
+        return Answer(status, problem, PROBLEM, extra)
+    await deadletter(hub, adapter, headers.get("content-type"), head, size, answer)
+    return answer
 
 
 class FrontDoor:
@@ -136,7 +185,9 @@ class FrontDoor:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _send(send, too_large(size, limit))
+                head = b"".join(chunks)[:KEPT_BYTES]
+                answer = await refuse_oversize(hub, self.state.tokens, headers, head, size)
+                await _send(send, answer)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)

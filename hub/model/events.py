@@ -69,14 +69,26 @@ class IntakeRefused(_Payload):
 
 
 class EventDeadLettered(_Payload):
-    """A message no handler could process; kept with the reason, never dropped silently."""
+    """A message no handler could process; kept with the reason, never dropped silently.
+
+    From a consumer: ``topic``, ``offset``, ``group`` name the record. From a transport that
+    refused a message before it became an event (the HTTP intake: malformed JSON, invalid CAP,
+    an unreadable media type, an oversize body): ``topic`` names the route (``POST
+    /api/v1/incidents``), ``adapter`` whose credential sent it, ``media_type`` and ``size`` what
+    arrived; ``payload`` keeps the bytes (UTF-8 text, else hex), cut at ``kept`` bytes when
+    ``size`` is larger.
+    """
 
     topic: str
-    offset: int
+    offset: int | None = None
     key: str | None = None
-    group: str
+    group: str | None = None
     reason: str
     payload: str
+    adapter: str | None = None
+    media_type: str | None = None
+    size: int | None = None
+    kept: int | None = None
 
 
 TASK_UPDATE_TYPES: Mapping[TaskState, str] = {

@@ -8,7 +8,7 @@ import httpx
 import orjson
 
 from hub.bus import topics
-from hub.model.events import IntakeRefused, TaskUpdated, decode
+from hub.model.events import EventDeadLettered, IntakeRefused, TaskUpdated, decode
 from hub.runtime import Hub
 from tests.factories import cap, wait_for
 
@@ -321,3 +321,54 @@ async def test_cap_xml_on_the_same_endpoint(
     xxe = b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><a>&x;</a>'
     hostile = await client.post("/api/v1/incidents", content=xxe, headers=headers)
     assert hostile.status_code == 422 and "DTD" in hostile.json()["detail"]
+
+
+async def test_refused_messages_are_kept_with_the_reason_and_the_rest_flows(
+    client: httpx.AsyncClient, token: Callable[[str], str], hub: Hub
+) -> None:
+    """Bad input between good messages: each gets its clear 4xx, its bytes go to the dead-letter
+    topic with the reason (once, however often resent), and the good ones before and after are
+    stored and planned as usual. Anonymous bodies are not kept."""
+    qingpu = token(QINGPU)
+    bad_severity = cap("dl-bad")
+    bad_severity["info"][0]["severity"] = "Catastrophic"
+    sends: list[tuple[bytes, str, int]] = [
+        (orjson.dumps(cap("dl-before")), "application/json", 202),
+        (b'{"identifier": ', "application/json", 422),
+        (orjson.dumps(bad_severity), "application/json", 422),
+        (b"<alert xmlns='urn:wrong'/>", "application/cap+xml", 422),
+        (b"a: 1", "text/yaml", 415),
+        (orjson.dumps(cap("dl-big", note="x" * 1_100_000)), "application/json", 413),
+        (b'{"identifier": ', "application/json", 422),  # the same bytes again
+        (orjson.dumps(cap("dl-after")), "application/json", 202),
+    ]
+    for body, media, status in sends:
+        headers = {**auth(qingpu), "content-type": media}
+        res = await client.post("/api/v1/incidents", content=body, headers=headers)
+        assert res.status_code == status, (body[:40], res.text)
+    anonymous = await client.post("/api/v1/incidents", content=b"{")
+    assert anonymous.status_code == 401
+
+    letters = [decode(r.value) for r in await hub.bus.read(topics.DEADLETTER, 0, 100)]
+    kept = [e.payload_as(EventDeadLettered) for e in letters]
+    assert [k.media_type for k in kept] == [
+        "application/json",
+        "application/json",
+        "application/cap+xml",
+        "text/yaml",
+        "application/json",
+    ]
+    malformed, severity, xml, yaml, big = kept
+    assert malformed.payload == '{"identifier": ' and "JSON" in malformed.reason
+    assert malformed.reason.startswith("422 ")
+    assert "info[0].severity" in severity.reason and "Catastrophic" in severity.payload
+    assert "namespace" in xml.reason
+    assert yaml.reason.startswith("415 ") and yaml.payload == "a: 1"
+    assert big.reason.startswith("413 ") and big.size is not None and big.size > 1_000_000
+    assert big.kept == len(big.payload) <= 64 * 1024
+    assert {k.adapter for k in kept} == {letters[0].envelope.source.rsplit("/", 1)[-1]}
+    assert {e.envelope.jurisdiction for e in letters} == {QINGPU}
+
+    before = await _wait_tasks(client, qingpu, "dl-before", 2)
+    after = await _wait_tasks(client, qingpu, "dl-after", len(before))
+    assert {t["target"] for t in after} == {t["target"] for t in before}
