@@ -148,21 +148,26 @@ def log_export(
 
 
 def _read_cap(path: Path) -> Any:
-    """A file as a canonical incident: CAP XML (by content) or the canonical JSON."""
+    """A file as a canonical incident (CAP XML by content, or the canonical JSON), or as a
+    ``Distribution`` when it is an EDXL-DE 1.0/2.0 envelope (its CAP alerts decoded)."""
     from hub.codecs.cap import decode_cap
+    from hub.codecs.edxl_de import decode_edxl_de, looks_like_edxl_de
     from hub.intake.service import parse_incident
 
     data = path.read_bytes()
     if data.lstrip()[:1] == b"<":
-        if b"EDXLDistribution" in data[:2000]:
-            raise HubError("EDXL-DE envelopes are not supported yet (tracked with the adapters)")
+        if looks_like_edxl_de(data):
+            return decode_edxl_de(data)
         return decode_cap(data)
     return parse_incident(data)
 
 
 @cap_app.command("check")
 def cap_check(
-    files: Annotated[list[Path], typer.Argument(help="CAP 1.2/1.1 XML or canonical JSON files")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="CAP 1.2/1.1 XML, EDXL-DE 1.0/2.0 XML or canonical JSON files"),
+    ],
 ) -> None:
     """Validate each file; prints `FILE: OK` or `FILE: the problem`; exit status 1 if any fails."""
     failed = 0
@@ -179,11 +184,16 @@ def cap_check(
 
 @cap_app.command("convert")
 def cap_convert(
-    file: Annotated[Path, typer.Argument(help="CAP XML or canonical JSON")],
+    file: Annotated[Path, typer.Argument(help="CAP XML, EDXL-DE XML or canonical JSON")],
     to: Annotated[str, typer.Option("--to", help="json (canonical) or cap (CAP 1.2 XML)")],
 ) -> None:
-    """Convert between CAP XML and the canonical JSON, to standard output."""
+    """Convert between CAP XML and the canonical JSON, to standard output.
+
+    An EDXL-DE envelope converts to JSON: the distribution (status, kind, addressing) with its
+    content objects, each CAP alert as the canonical incident.
+    """
     from hub.codecs.cap import encode_cap
+    from hub.codecs.edxl_de import Distribution
 
     if to not in ("json", "cap"):
         _fail("--to must be json or cap")
@@ -191,6 +201,8 @@ def cap_convert(
         incident = _read_cap(file)
     except (HubError, OSError) as exc:
         _fail(f"{file}: {exc}")
+    if to == "cap" and isinstance(incident, Distribution):
+        _fail(f"{file}: an EDXL-DE envelope converts --to json (it may carry several alerts)")
     if to == "cap":
         sys.stdout.buffer.write(encode_cap(incident))
     else:
@@ -330,6 +342,24 @@ def run(
                 simulator.wait(timeout=10)
 
     asyncio.run(main())
+
+
+def _add_plugin_commands() -> None:
+    """Add the Typer apps of the ``liandong.commands`` entry points (``liandong adapter`` comes
+    from the adapter framework this way: the hub never imports ``adapters``)."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="liandong.commands"):
+        try:
+            plugin = entry.load()
+        except Exception as exc:  # one broken plugin must not take the hub's CLI down
+            typer.secho(f"warning: command '{entry.name}' not loaded: {exc}", err=True)
+            continue
+        if isinstance(plugin, typer.Typer):
+            app.add_typer(plugin, name=entry.name)
+
+
+_add_plugin_commands()
 
 
 def main() -> None:

@@ -39,8 +39,8 @@ __all__ = ["MAX_BYTES", "CapError", "decode_cap", "encode_cap"]
 MAX_BYTES = 1 << 20
 """The default size limit of a CAP message (1 MiB); larger bodies are refused unread."""
 
-_DOCTYPE_FORMS = tuple("<!DOCTYPE".encode(codec) for codec in ("utf-8", "utf-16-le", "utf-16-be"))
-_DTD_REFUSED = "DTDs are not accepted (no DOCTYPE, entity declarations or external references)"
+DOCTYPE_FORMS = tuple("<!DOCTYPE".encode(codec) for codec in ("utf-8", "utf-16-le", "utf-16-be"))
+DTD_REFUSED = "DTDs are not accepted (no DOCTYPE, entity declarations or external references)"
 
 
 def decode_cap(data: bytes, *, max_bytes: int = MAX_BYTES) -> Incident:
@@ -58,17 +58,17 @@ def decode_cap(data: bytes, *, max_bytes: int = MAX_BYTES) -> Incident:
     data = bytes(data)
     if not data.strip():
         raise CapError("empty body: not XML")
-    doctype_at = _doctype_in_prolog(data)
+    doctype_at = doctype_in_prolog(data)
     if doctype_at >= 0:
-        raise CapError(_DTD_REFUSED, line=data.count(b"\n", 0, doctype_at) + 1)
+        raise CapError(DTD_REFUSED, line=data.count(b"\n", 0, doctype_at) + 1)
     try:
         root, docinfo = parse(data)
     except CapError:
-        if any(form in data for form in _DOCTYPE_FORMS):
-            raise CapError(_DTD_REFUSED) from None
+        if any(form in data for form in DOCTYPE_FORMS):
+            raise CapError(DTD_REFUSED) from None
         raise
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise CapError(_DTD_REFUSED)
+        raise CapError(DTD_REFUSED)
     ns = _check_root(root)
     if ns == CAP11:
         _very_likely(root)
@@ -102,7 +102,7 @@ def encode_cap(incident: Incident) -> bytes:
     return serialise(root)
 
 
-def _doctype_in_prolog(data: bytes) -> int:
+def doctype_in_prolog(data: bytes) -> int:
     """Where a DOCTYPE starts before the root element, or -1 (a scan before any parsing)."""
     i = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     n = len(data)

@@ -16,12 +16,13 @@ import orjson
 from fastapi import FastAPI
 
 from hub.codecs.cap import decode_cap
+from hub.codecs.edxl_de import decode_edxl_de, looks_like_edxl_de
 from hub.console.auth import TokenCache, authenticate
 from hub.console.problems import problem_body, problem_parts
 from hub.errors import HubError, InvalidInput
 from hub.intake.deadletters import KEPT_BYTES
-from hub.intake.service import parse_incident
-from hub.model.incident import lane_for
+from hub.intake.service import Receipt, parse_incident
+from hub.model.incident import Incident, lane_for
 from hub.runtime import Hub
 from hub.store.adapters import AdapterCredential
 
@@ -71,6 +72,20 @@ def too_large(size: int, limit: int) -> Answer:
     return _problem(413, "Too large", f"body of {size} bytes or more exceeds {limit}")
 
 
+def decode_body(body: bytes, content_type: str | None, limit: int) -> tuple[list[Incident], str]:
+    """The incidents a body carries, and what it was: one CAP alert (XML or canonical JSON), or
+    the alerts of an EDXL-DE envelope (``edxl``), whose distribution status the decoder has
+    checked against each alert's status."""
+    if media_of(content_type) not in XML_TYPES:
+        return [parse_incident(body)], "json"
+    if looks_like_edxl_de(body):
+        distribution = decode_edxl_de(body, max_bytes=limit)
+        if not distribution.incidents:
+            raise InvalidInput("the EDXL-DE envelope carries no CAP alert")
+        return list(distribution.incidents), "edxl"
+    return [decode_cap(body, max_bytes=limit)], "cap"
+
+
 async def report(
     hub: Hub, tokens: TokenCache, content_type: str | None, authorization: str | None, body: bytes
 ) -> Answer:
@@ -84,11 +99,8 @@ async def report(
             await deadletter(hub, adapter, content_type, body, len(body), refused)
             return refused
         try:
-            if media_of(content_type) in XML_TYPES:
-                incident = decode_cap(body, max_bytes=hub.settings.max_body_bytes)
-            else:
-                incident = parse_incident(body)
-            receipt = await hub.intake.report(incident, adapter)
+            incidents, kind = decode_body(body, content_type, hub.settings.max_body_bytes)
+            receipts = [await hub.intake.report(incident, adapter) for incident in incidents]
         except InvalidInput as exc:
             hub.metrics.incidents_refused.labels("invalid").inc()
             status, headers, problem = problem_parts(exc)
@@ -98,22 +110,29 @@ async def report(
     except HubError as exc:
         status, headers, problem = problem_parts(exc)
         return Answer(status, problem, PROBLEM, headers)
-    if not receipt.duplicate:
-        hub.metrics.incidents_accepted.labels(lane_for(incident.status).value).inc()
-    content = orjson.dumps(
-        {
-            "identifier": receipt.identifier,
-            "sender": receipt.sender,
-            "thread": receipt.thread,
-            "version": receipt.version,
-            "event": receipt.event,
-            "received": receipt.received,
-        }
-    )
-    headers = {"Location": f"{PATH}/{receipt.identifier}?sender={receipt.sender}"}
-    if receipt.duplicate:
+    for incident, receipt in zip(incidents, receipts, strict=True):
+        if not receipt.duplicate:
+            hub.metrics.incidents_accepted.labels(lane_for(incident.status).value).inc()
+    first = receipts[0]
+    headers = {"Location": f"{PATH}/{first.identifier}?sender={first.sender}"}
+    if all(receipt.duplicate for receipt in receipts):
         headers["Liandong-Duplicate"] = "true"
+    if kind == "edxl":
+        content = orjson.dumps({"receipts": [_receipt_json(r) for r in receipts]})
+    else:
+        content = orjson.dumps(_receipt_json(first))
     return Answer(202, content, headers=headers)
+
+
+def _receipt_json(receipt: Receipt) -> dict[str, Any]:
+    return {
+        "identifier": receipt.identifier,
+        "sender": receipt.sender,
+        "thread": receipt.thread,
+        "version": receipt.version,
+        "event": receipt.event,
+        "received": receipt.received,
+    }
 
 
 async def deadletter(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import orjson
@@ -372,3 +373,55 @@ async def test_refused_messages_are_kept_with_the_reason_and_the_rest_flows(
     before = await _wait_tasks(client, qingpu, "dl-before", 2)
     after = await _wait_tasks(client, qingpu, "dl-after", len(before))
     assert {t["target"] for t in after} == {t["target"] for t in before}
+
+
+EDXL = Path(__file__).resolve().parent.parent / "fixtures" / "edxl"
+
+
+async def test_edxl_de_envelopes_on_the_same_endpoint(
+    client: httpx.AsyncClient, token: Callable[[str], str], hub: Hub
+) -> None:
+    """An EDXL-DE 1.0 or 2.0 envelope posted as XML: its CAP alerts are unwrapped and reported
+    (one receipt each); an envelope whose status contradicts its alert is refused and kept."""
+    wujiang, qingpu = token(WUJIANG), token(QINGPU)
+    xml = {"content-type": "application/xml"}
+    res = await client.post(
+        "/api/v1/incidents",
+        content=(EDXL / "de10_taipu_spill.xml").read_bytes(),
+        headers={**auth(wujiang), **xml},
+    )
+    assert res.status_code == 202, res.text
+    (receipt,) = res.json()["receipts"]
+    assert receipt["identifier"] == "WJ-2026-0701-001" and receipt["sender"] == WUJIANG
+    assert "Liandong-Duplicate" not in res.headers
+
+    res = await client.post(
+        "/api/v1/incidents",
+        content=(EDXL / "de20_taipu_exercise.xml").read_bytes(),
+        headers={**auth(qingpu), **xml},
+    )
+    assert res.status_code == 202, res.text
+    (receipt,) = res.json()["receipts"]
+    stored = await client.get(
+        f"/api/v1/incidents/{receipt['identifier']}",
+        params={"sender": QINGPU},
+        headers=auth(qingpu),
+    )
+    assert stored.status_code == 200 and stored.json()["incident"]["status"] == "Exercise"
+
+    wrong_sender = await client.post(
+        "/api/v1/incidents",
+        content=(EDXL / "de10_taipu_spill.xml").read_bytes(),
+        headers={**auth(qingpu), **xml},
+    )
+    assert wrong_sender.status_code == 403
+
+    mismatch = await client.post(
+        "/api/v1/incidents",
+        content=(EDXL / "de10_status_mismatch.xml").read_bytes(),
+        headers={**auth(wujiang), **xml},
+    )
+    assert mismatch.status_code == 422
+    assert "Exercise" in mismatch.json()["detail"] and "Actual" in mismatch.json()["detail"]
+    letters = [decode(r.value) for r in await hub.bus.read(topics.DEADLETTER, 0, 100)]
+    assert any("Exercise" in e.payload_as(EventDeadLettered).reason for e in letters)
