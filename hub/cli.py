@@ -305,6 +305,7 @@ def run(
         timeout_keep_alive=75,
     )
     server = uvicorn.Server(config)
+    from hub.engine.workers import settle_heap
 
     async def main() -> None:
         serving = asyncio.create_task(server.serve())
@@ -313,6 +314,7 @@ def run(
                 await serving
                 return
             await asyncio.sleep(0.05)
+        settle_heap()
         typer.echo(f"Liandong 联动 hub running at {url}  (data: {settings.data.resolve()})")
         typer.echo(f"  health: {url}healthz   metrics: {url}metrics   stop: Ctrl-C")
         simulator = None
