@@ -19,6 +19,7 @@ from hub import backends
 from hub.bus import topics
 from hub.bus.consumer import ConsumerLoop
 from hub.clock import Clock, SystemClock
+from hub.engine.deadlines import Escalator
 from hub.engine.playbook import Playbook, load_playbooks
 from hub.engine.runner import EngineRunner
 from hub.engine.tasks import TaskService
@@ -54,6 +55,7 @@ class Hub:
         self.intake = IntakeService(self.db, emitter, self.clock, self.region)
         self.deadletters = IntakeDeadLetters(self.db, emitter, self.clock)
         self.tasks = TaskService(self.db, emitter, self.clock)
+        self.escalator = Escalator(self.db, emitter, self.clock, self.region)
         self.planner: Planner = (
             ProcessPlanner(settings.playbooks, settings.engine_workers)
             if settings.engine_workers > 0
@@ -99,6 +101,7 @@ class Hub:
             )
             self._loops.append(loop)
             self._running.append(asyncio.create_task(loop.run(), name=f"consumer:{engine.group}"))
+        self._running.append(asyncio.create_task(self.escalator.run(), name="escalation"))
         self._running.append(asyncio.create_task(self._refresh_lag(), name="lag"))
 
     async def stop(self) -> None:
@@ -106,6 +109,7 @@ class Hub:
             loop.stop()
         if self.backends.relay is not None:
             self.backends.relay.stop()
+        self.escalator.stop()
         for task in self._running:
             task.cancel()
         for task in self._running:

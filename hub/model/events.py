@@ -37,7 +37,12 @@ class TaskIssued(_Payload):
 
 
 class TaskUpdated(_Payload):
-    """A task moved from ``previous`` to ``state``; ``by`` is the acting jurisdiction or 'hub'."""
+    """A task moved from ``previous`` to ``state``; ``by`` is the acting jurisdiction or 'hub'.
+
+    For ``task.escalated``: ``rung`` (1 = the first escalation) and ``level`` name the rung of the
+    agreement's ladder now called, ``contact`` the routing address the agreement gives for it
+    (when it gives one), ``at`` the deadline that passed.
+    """
 
     task: str
     incident: str
@@ -47,6 +52,9 @@ class TaskUpdated(_Payload):
     by: str
     reason: str | None = None
     at: str
+    rung: int | None = None
+    level: str | None = None
+    contact: str | None = None
 
 
 class EvaluationFailed(_Payload):

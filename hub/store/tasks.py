@@ -10,6 +10,9 @@ from hub.errors import ConcurrentUpdate
 from hub.model.task import Task, TaskState
 from hub.store.sql import Connection
 
+# States in which a task waits for its target's answer: the escalation clock runs.
+AWAITING_ANSWER = frozenset({TaskState.ISSUED, TaskState.DELIVERED, TaskState.ESCALATED})
+
 
 def _row(task: Task, data: dict[str, Any] | None = None) -> bytes:
     return orjson.dumps(
@@ -23,9 +26,18 @@ def insert_task(
     """Insert unless a task with this id exists; True when it was new. ``data`` is the task
     already rendered as JSON-ready data, if the caller has it."""
     cur = conn.execute(
-        "INSERT INTO tasks (id, incident, target, state, due_ms, updated_ms, body) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-        (task.id, task.incident, task.target, task.state.value, due_ms, now_ms, _row(task, data)),
+        "INSERT INTO tasks (id, incident, target, state, due_ms, updated_ms, body, next_due_ms) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        (
+            task.id,
+            task.incident,
+            task.target,
+            task.state.value,
+            due_ms,
+            now_ms,
+            _row(task, data),
+            due_ms if task.state in AWAITING_ANSWER else None,
+        ),
     )
     return cur.rowcount == 1
 
@@ -41,9 +53,9 @@ def insert_row(
 ) -> bool:
     """``insert_task`` for a task already rendered (by the planner): state ``issued``."""
     cur = conn.execute(
-        "INSERT INTO tasks (id, incident, target, state, due_ms, updated_ms, body) "
-        "VALUES (?, ?, ?, 'issued', ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-        (task_id, incident, target, due_ms, now_ms, body),
+        "INSERT INTO tasks (id, incident, target, state, due_ms, updated_ms, body, next_due_ms) "
+        "VALUES (?, ?, ?, 'issued', ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        (task_id, incident, target, due_ms, now_ms, body, due_ms),
     )
     return cur.rowcount == 1
 
@@ -51,9 +63,13 @@ def insert_row(
 def save_task(conn: Connection, task: Task, now_ms: int, previous: TaskState) -> None:
     """Write ``task``'s new state over ``previous`` (compare-and-set): if another transaction
     moved the task since it was read, raise ``ConcurrentUpdate`` so the job runs again."""
+    # An answer stops the escalation clock; only a task still awaiting one keeps its timer.
+    stop = 0 if task.state in AWAITING_ANSWER else 1
     cur = conn.execute(
-        "UPDATE tasks SET state = ?, updated_ms = ?, body = ? WHERE id = ? AND state = ?",
-        (task.state.value, now_ms, _row(task), task.id, previous.value),
+        "UPDATE tasks SET state = ?, updated_ms = ?, body = ?, "
+        "next_due_ms = CASE WHEN ? = 1 THEN NULL ELSE next_due_ms END "
+        "WHERE id = ? AND state = ?",
+        (task.state.value, now_ms, _row(task), stop, task.id, previous.value),
     )
     if cur.rowcount != 1:
         raise ConcurrentUpdate(f"task {task.id} changed while it was being updated")
@@ -87,3 +103,36 @@ def list_tasks(
         f"SELECT body FROM tasks {clause} ORDER BY updated_ms DESC, id LIMIT ?", (*args, limit)
     ).fetchall()
     return [Task.model_validate_json(r[0]) for r in rows]
+
+
+def due_for_escalation(conn: Connection, now_ms: int, limit: int) -> list[tuple[Task, int, int]]:
+    """Tasks still awaiting an answer whose next escalation is due at ``now_ms``: (task, rung,
+    due_ms), earliest first."""
+    states = tuple(s.value for s in sorted(AWAITING_ANSWER))
+    rows = conn.execute(
+        "SELECT body, rung, next_due_ms FROM tasks WHERE next_due_ms IS NOT NULL "
+        f"AND next_due_ms <= ? AND state IN ({','.join('?' * len(states))}) "
+        "ORDER BY next_due_ms, id LIMIT ?",
+        (now_ms, *states, limit),
+    ).fetchall()
+    return [(Task.model_validate_json(body), rung, due) for body, rung, due in rows]
+
+
+def climb(conn: Connection, task: Task, rung: int, next_due_ms: int | None, now_ms: int) -> bool:
+    """Move ``task`` (read at ``rung``) one rung up; False if another transaction already did."""
+    cur = conn.execute(
+        "UPDATE tasks SET rung = ?, next_due_ms = ?, state = ?, body = ?, updated_ms = ? "
+        "WHERE id = ? AND rung = ?",
+        (rung + 1, next_due_ms, task.state.value, _row(task), now_ms, task.id, rung),
+    )
+    return cur.rowcount == 1
+
+
+def next_deadline(conn: Connection) -> int | None:
+    """The earliest escalation deadline of any task awaiting an answer, if there is one."""
+    states = tuple(s.value for s in sorted(AWAITING_ANSWER))
+    row = conn.execute(
+        f"SELECT MIN(next_due_ms) FROM tasks WHERE state IN ({','.join('?' * len(states))})",
+        states,
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
