@@ -11,6 +11,7 @@ from hub.clock import Clock
 from hub.errors import Conflict, NotAllowed, NotFound
 from hub.model.envelope import derived_id, format_time
 from hub.model.events import TASK_UPDATE_TYPES, TaskUpdated, make_event
+from hub.model.region import speaks_for
 from hub.model.task import Task, TaskState, can_move
 from hub.store import tasks as task_store
 from hub.store.db import Runner, Tx
@@ -41,7 +42,7 @@ class TaskService:
         task = task_store.get_task(tx.conn, task_id)
         if task is None:
             raise NotFound(f"no task with id '{task_id}'")
-        if task.target != actor:
+        if not speaks_for(actor, task.target):
             raise NotAllowed(f"task {task_id} is addressed to {task.target}, not to {actor}")
         if task.state is state:
             return task

@@ -16,6 +16,7 @@ from hub.errors import Conflict, InvalidInput, NotAllowed
 from hub.model.envelope import derived_id, format_time
 from hub.model.events import IncidentReported, IntakeRefused, make_event
 from hub.model.incident import Incident, MsgType, lane_for
+from hub.model.region import speaks_for
 from hub.region import Region
 from hub.store import incidents as store
 from hub.store.adapters import AdapterCredential
@@ -97,7 +98,7 @@ class IntakeService:
         self._region = region
 
     async def report(self, incident: Incident, credential: AdapterCredential) -> Receipt:
-        if incident.sender != credential.jurisdiction:
+        if not speaks_for(credential.jurisdiction, incident.sender):
             await self._refuse(credential, incident)
             raise NotAllowed(
                 f"adapter '{credential.name}' speaks for {credential.jurisdiction}, "

@@ -71,6 +71,13 @@ def city_of(code: str) -> str:
     return code[:4] + "00"
 
 
+def speaks_for(credential: str, code: str) -> bool:
+    """Whether a credential bound to ``credential`` may act for ``code``: its own jurisdiction,
+    or, for a city's command centre, any district of that city (a city system reports and
+    answers for its districts, as a city party of an agreement binds them)."""
+    return code == credential or (is_city_code(credential) and city_of(code) == credential)
+
+
 def clause_sort_key(clause_id: str) -> tuple[tuple[int, int | str], ...]:
     """Natural order for clause ids, so that "4.2" < "10.1"."""
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in clause_id.split("."))

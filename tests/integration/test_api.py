@@ -114,6 +114,42 @@ async def test_sender_must_match_the_token(
     assert (refused.credential_jurisdiction, refused.claimed) == (WUJIANG, QINGPU)
 
 
+async def test_a_city_command_centre_speaks_for_its_districts_only(
+    client: httpx.AsyncClient, token: Callable[[str], str], hub: Hub
+) -> None:
+    """Suzhou's city system (320500) reports for Wujiang (320509), a district of Suzhou, and
+    answers Wujiang's tasks; it cannot report for Qingpu (Shanghai), nor answer Jiashan's tasks.
+    A district's credential still speaks for that district only."""
+    suzhou, wujiang = token("320500"), token(WUJIANG)
+    res = await client.post(
+        "/api/v1/incidents",
+        content=orjson.dumps(cap("sz-1", sender=WUJIANG)),
+        headers=auth(suzhou),
+    )
+    assert res.status_code == 202, res.text
+    qingpu_claim = await client.post(
+        "/api/v1/incidents", content=orjson.dumps(cap("sz-2")), headers=auth(suzhou)
+    )
+    assert qingpu_claim.status_code == 403
+    kunshan_claim = await client.post(
+        "/api/v1/incidents",
+        content=orjson.dumps(cap("ks-1", sender="320583")),
+        headers=auth(wujiang),
+    )
+    assert kunshan_claim.status_code == 403
+
+    qingpu = token(QINGPU)
+    await client.post("/api/v1/incidents", content=orjson.dumps(cap("qp-9")), headers=auth(qingpu))
+    tasks = await _wait_tasks(client, qingpu, "qp-9", 2)
+    by_target = {str(t["target"]): str(t["id"]) for t in tasks}
+    ok = await client.post(f"/api/v1/tasks/{by_target[WUJIANG]}/acknowledge", headers=auth(suzhou))
+    assert ok.status_code == 200, ok.text
+    other = await client.post(
+        f"/api/v1/tasks/{by_target[JIASHAN]}/acknowledge", headers=auth(suzhou)
+    )
+    assert other.status_code == 403
+
+
 async def test_authentication_is_required(client: httpx.AsyncClient) -> None:
     res = await client.post("/api/v1/incidents", content=orjson.dumps(cap("x")))
     assert res.status_code == 401
