@@ -41,6 +41,7 @@ from hub.codecs.edxl_de import (
     decode_edxl_de,
     encode_edxl_de,
 )
+from hub.codecs.signature import verify_cap_signature
 from hub.errors import InvalidInput
 from hub.intake.service import parse_incident
 from hub.model.incident import Incident, MsgType
@@ -70,10 +71,13 @@ class CapCodec:
     kind = "cap"
     content_type = CAP_XML
 
-    def __init__(self, task_sender: str) -> None:
+    def __init__(self, task_sender: str, trusted_pem: list[bytes] | None = None) -> None:
         self.task_sender = task_sender
+        self._trusted = trusted_pem or []
 
     def decode(self, raw: bytes, channel: Channel) -> Incident | TaskAnswer:
+        if self._trusted:  # configured with certificates: only signed, unaltered CAP passes
+            verify_cap_signature(raw, self._trusted)
         return self._sort(decode_cap(raw), channel)
 
     def _sort(self, message: Incident, channel: Channel) -> Incident | TaskAnswer:
@@ -192,13 +196,21 @@ class CanonicalJsonCodec:
 def load_codec(spec: CodecSpec, folder: Path) -> Codec:
     """The codec a manifest names (``InvalidInput`` for a mapping file that does not load)."""
     if spec.kind == "cap":
-        return CapCodec(spec.task_sender)
+        trusted = [_read_certificate(folder, name) for name in spec.trusted_certificates]
+        return CapCodec(spec.task_sender, trusted)
     if spec.kind == "edxl-de":
         return EdxlDeCodec(spec.task_sender, spec.edxl_version)
     if spec.kind == "dialect":
         assert spec.mapping is not None  # the manifest requires it
         return DialectCodec(folder / spec.mapping)
     return CanonicalJsonCodec()
+
+
+def _read_certificate(folder: Path, name: str) -> bytes:
+    try:
+        return (folder / name).read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"trusted certificate {name}: {exc.strerror or exc}") from exc
 
 
 def canonical_bytes(incident: Incident) -> bytes:

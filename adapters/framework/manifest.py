@@ -96,21 +96,40 @@ class CodecSpec(_Strict):
     edxl_version: Literal["1.0", "2.0"] = Field(
         default="2.0", description="EDXL-DE version of the envelopes sent (edxl-de)"
     )
+    trusted_certificates: list[str] = Field(
+        default_factory=list,
+        description="PEM files (inside the adapter folder) of the CAs or signing certificates "
+        "the city signs its CAP with (cap). When given, every CAP message must carry an "
+        "enveloped XML Signature by one of them over the whole alert, or it is refused",
+    )
 
     @field_validator("mapping")
     @classmethod
     def _inside_folder(cls, value: str | None) -> str | None:
         if value is not None:
-            path = PurePosixPath(value)
-            if path.is_absolute() or ".." in path.parts:
-                raise ValueError("must be a path inside the adapter folder")
+            _check_inside(value)
+        return value
+
+    @field_validator("trusted_certificates")
+    @classmethod
+    def _certificates_inside_folder(cls, value: list[str]) -> list[str]:
+        for item in value:
+            _check_inside(item)
         return value
 
     @model_validator(mode="after")
     def _mapping_when_needed(self) -> CodecSpec:
         if self.kind == "dialect" and not self.mapping:
             raise ValueError("a dialect codec needs `mapping`")
+        if self.trusted_certificates and self.kind != "cap":
+            raise ValueError("trusted_certificates: signatures are verified on CAP (kind: cap)")
         return self
+
+
+def _check_inside(value: str) -> None:
+    path = PurePosixPath(value)
+    if path.is_absolute() or ".." in path.parts:
+        raise ValueError("must be a path inside the adapter folder")
 
 
 class Retry(_Strict):
@@ -189,7 +208,8 @@ class MqttBroker(_Strict):
 
 
 class MqttTransport(_Strict):
-    """The MQTT link (``adapters/links/``): canonical JSON on ``liandong/v1/{code}/...``."""
+    """The MQTT link (``adapters/links/``): canonical JSON, or the city's JSON dialect, on
+    ``liandong/v1/{code}/...``."""
 
     kind: Literal["mqtt"]
     broker: MqttBroker
@@ -230,8 +250,11 @@ class Manifest(_Strict):
 
     @model_validator(mode="after")
     def _transport_fits_codec(self) -> Manifest:
-        if isinstance(self.transport, MqttTransport) and self.codec.kind != "canonical-json":
-            raise ValueError("the MQTT link carries canonical JSON: codec.kind canonical-json")
+        mqtt_kinds = ("canonical-json", "dialect")
+        if isinstance(self.transport, MqttTransport) and self.codec.kind not in mqtt_kinds:
+            raise ValueError(
+                "the MQTT link carries JSON: codec.kind canonical-json or dialect (the city's own)"
+            )
         if isinstance(self.transport, KafkaTransport):
             topics = self.transport.topics
             same = topics.incidents is not None and topics.incidents == topics.answers
