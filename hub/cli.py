@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 import orjson
 import typer
 
+from hub.engine.cli_playbooks import app as playbooks_app
 from hub.errors import HubError
 from hub.intake.credentials import create_adapter
 from hub.model.envelope import format_time
@@ -36,6 +37,7 @@ app.add_typer(adapters_app, name="adapters")
 app.add_typer(log_app, name="log")
 cap_app = typer.Typer(help="CAP 1.2 tools for integrators: check a feed, convert XML ⇄ JSON.")
 app.add_typer(cap_app, name="cap")
+app.add_typer(playbooks_app, name="playbooks")
 
 DataOption = Annotated[
     Path | None, typer.Option("--data", help="data directory [env LIANDONG_DATA]")

@@ -1,40 +1,31 @@
 """Matching and planning, pure: an incident and the playbooks in, planned tasks and reasons out.
 
-No clock, no ids from the system, no I/O: the caller passes the time the incident was reported,
-and every id is derived from its cause, so the same input always gives byte-identical tasks.
+No clock, no ids from the system, no I/O: the caller passes the time the incident was reported
+and the id of the event that caused the planning, every task id is derived from its cause, and
+everything emitted is sorted, so the same input always gives byte-identical tasks.
+
+Matching goes through an index: a playbook whose conditions can only hold for some categories,
+or from some severity up, is not even looked at for other incidents. Playbooks marked
+``fallback`` are tried only when no other playbook matched and none failed (a failed playbook
+might have handled the incident; its failure is published for a person to look at).
+A playbook that raises is reported in ``failures`` and costs the others nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 
-from shapely.geometry.base import BaseGeometry
-
-from hub.engine.duration import duration_ms
-from hub.engine.playbook import (
-    AllOf,
-    AnyOf,
-    CategoryIn,
-    CertaintyAtLeast,
-    Condition,
-    MsgTypeIn,
-    NotOf,
-    Playbook,
-    SeverityAtLeast,
-    Step,
-    UrgencyAtLeast,
-)
-from hub.model.envelope import Lane, derived_id, format_time
-from hub.model.incident import (
-    CERTAINTY_RANK,
-    SEVERITY_RANK,
-    URGENCY_RANK,
-    Incident,
-    Info,
-)
-from hub.model.task import Task, Why
+from hub.engine.conditions import compile_node
+from hub.engine.conditions import reasons as why_held
+from hub.engine.operators import Facts
+from hub.engine.playbook import Playbook
+from hub.engine.spatial import Area
+from hub.engine.steps import Hold, Ladder, Occasion, Outcome, ResourceRequest, run_steps
+from hub.model.envelope import Lane
+from hub.model.incident import SEVERITY_RANK, Category, Incident, Info
+from hub.model.task import Task
 from hub.region import Region
 
 
@@ -50,168 +41,132 @@ class Verdict:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
+    """What the playbooks ask for one incident message. ``verdicts`` are the playbooks that
+    matched (``explain`` gives every playbook's); ``failures`` are (playbook, reason)."""
+
     tasks: tuple[Task, ...]
     verdicts: tuple[Verdict, ...]
-    failures: tuple[tuple[str, str], ...] = field(default=())
+    failures: tuple[tuple[str, str], ...] = ()
+    holds: tuple[Hold, ...] = ()
+    ladders: tuple[Ladder, ...] = ()
+    requests: tuple[ResourceRequest, ...] = ()
 
 
-def _holds(cond: Condition, info: Info, incident: Incident, why: list[str]) -> bool:
-    """Evaluate one condition on one info block; appends the reason it held or failed."""
-    if isinstance(cond, AllOf):
-        return all(_holds(c, info, incident, why) for c in cond.all)
-    if isinstance(cond, AnyOf):
-        trail: list[str] = []
-        ok = any(_holds(c, info, incident, trail) for c in cond.any)
-        why.append(("any: " if ok else "none of: ") + "; ".join(trail))
-        return ok
-    if isinstance(cond, NotOf):
-        trail = []
-        ok = not _holds(cond.not_, info, incident, trail)
-        why.append(f"not ({'; '.join(trail)})")
-        return ok
-    if isinstance(cond, CategoryIn):
-        hit = sorted(set(info.category) & set(cond.category_in))
-        verb = "in" if hit else "not in"
-        why.append(f"category {'/'.join(info.category)} {verb} {'/'.join(cond.category_in)}")
-        return bool(hit)
-    if isinstance(cond, MsgTypeIn):
-        ok = incident.msgType in cond.msg_type_in
-        why.append(
-            f"msgType {incident.msgType} {'in' if ok else 'not in'} {'/'.join(cond.msg_type_in)}"
+_NOTHING = Plan((), ())
+
+
+Entry = tuple[Playbook, Callable[[Facts], bool]]
+
+
+class Book:
+    """Playbooks indexed by the (category, severity) an incident must have to interest them,
+    each with its conditions compiled for the hot path."""
+
+    def __init__(self, playbooks: Sequence[Playbook]) -> None:
+        self.playbooks = tuple(sorted(playbooks, key=lambda p: p.id))
+        entries = [(p, compile_node(p.conditions)) for p in self.playbooks]
+        self._position = {id(p): i for i, p in enumerate(self.playbooks)}
+        self._table: dict[tuple[bool, str, int], tuple[Entry, ...]] = {}
+        for fallback in (False, True):
+            for category in Category:
+                for rank in SEVERITY_RANK.values():
+                    self._table[(fallback, category.value, rank)] = tuple(
+                        (p, test)
+                        for p, test in entries
+                        if p.fallback is fallback and _admits(p, category.value, rank)
+                    )
+
+    def candidates(self, incident: Incident, fallback: bool) -> Sequence[Entry]:
+        """Playbooks whose conditions could hold on some info block of ``incident``."""
+        infos = incident.info
+        if len(infos) == 1 and len(infos[0].category) == 1:
+            info = infos[0]
+            return self._table[(fallback, info.category[0], SEVERITY_RANK[info.severity])]
+        found: dict[int, Entry] = {}
+        for info in infos:
+            rank = SEVERITY_RANK[info.severity]
+            for category in info.category:
+                for entry in self._table[(fallback, category, rank)]:
+                    found[self._position[id(entry[0])]] = entry
+        return [found[i] for i in sorted(found)]
+
+
+def _admits(playbook: Playbook, category: str, rank: int) -> bool:
+    allowed = playbook.categories
+    return (allowed is None or category in allowed) and rank >= playbook.min_severity
+
+
+def _info_admits(playbook: Playbook, info: Info) -> bool:
+    rank = SEVERITY_RANK[info.severity]
+    return any(_admits(playbook, c, rank) for c in info.category)
+
+
+# Books are kept per sequence of playbook objects; an entry holds the playbooks themselves, so
+# the ids in its key cannot be reused while it is cached. The hub passes the same sequence for
+# every record, so it is recognised by identity first (a loaded playbook list is never changed).
+_BOOKS: OrderedDict[tuple[int, ...], Book] = OrderedDict()
+_LAST: list[tuple[Sequence[Playbook], int, Book]] = []
+
+
+def book_of(playbooks: Sequence[Playbook] | Book) -> Book:
+    """The index for these playbooks, built once per set."""
+    if isinstance(playbooks, Book):
+        return playbooks
+    if _LAST and _LAST[0][0] is playbooks and _LAST[0][1] == len(playbooks):
+        return _LAST[0][2]
+    key = tuple(id(p) for p in playbooks)
+    book = _BOOKS.get(key)
+    if book is None:
+        book = _BOOKS[key] = Book(playbooks)
+        if len(_BOOKS) > 8:
+            _BOOKS.popitem(last=False)
+    else:
+        _BOOKS.move_to_end(key)
+    _LAST[:] = [(playbooks, len(playbooks), book)]
+    return book
+
+
+@dataclass(slots=True)
+class Collected:
+    tasks: dict[str, Task] = field(default_factory=dict)
+    verdicts: list[Verdict] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    holds: list[Hold] = field(default_factory=list)
+    ladders: list[Ladder] = field(default_factory=list)
+    requests: list[ResourceRequest] = field(default_factory=list)
+
+    def add(self, playbook: Playbook, reasons: list[str], outcome: Outcome) -> None:
+        self.verdicts.append(Verdict(playbook.id, playbook.version, True, tuple(reasons)))
+        for task in outcome.tasks:
+            self.tasks.setdefault(task.id, task)
+        self.holds.extend(outcome.holds)
+        self.ladders.extend(outcome.ladders)
+        self.requests.extend(outcome.requests)
+
+    def fail(self, playbook: Playbook, exc: Exception) -> None:
+        self.failures.append((playbook.id, f"{type(exc).__name__}: {exc}"))
+
+    def plan(self) -> Plan:
+        return Plan(
+            tasks=tuple(self.tasks[k] for k in sorted(self.tasks)),
+            verdicts=tuple(self.verdicts),
+            failures=tuple(self.failures),
+            holds=tuple(self.holds),
+            ladders=tuple(sorted(self.ladders, key=lambda x: (x.task, x.step))),
+            requests=tuple(sorted(self.requests, key=lambda x: x.task)),
         )
-        return ok
-    if isinstance(cond, SeverityAtLeast):
-        ok = SEVERITY_RANK[info.severity] >= SEVERITY_RANK[cond.severity_at_least]
-        why.append(f"severity {info.severity} {'>=' if ok else '<'} {cond.severity_at_least}")
-        return ok
-    if isinstance(cond, UrgencyAtLeast):
-        ok = URGENCY_RANK[info.urgency] >= URGENCY_RANK[cond.urgency_at_least]
-        why.append(f"urgency {info.urgency} {'>=' if ok else '<'} {cond.urgency_at_least}")
-        return ok
-    if isinstance(cond, CertaintyAtLeast):
-        ok = CERTAINTY_RANK[info.certainty] >= CERTAINTY_RANK[cond.certainty_at_least]
-        why.append(f"certainty {info.certainty} {'>=' if ok else '<'} {cond.certainty_at_least}")
-        return ok
-    raise TypeError(f"unhandled condition {type(cond).__name__}")
 
 
-class _Area:
-    """An incident's area, asked "which districts lie within N km?"; answers are memoised.
-
-    A lone circle (the usual report) is answered from its centre without building a polygon.
-    """
-
-    def __init__(self, region: Region, incident: Incident) -> None:
-        self._region = region
-        self._polygons: list[list[tuple[float, float]]] = []
-        self._circles: list[tuple[float, float, float]] = []
-        self._geocodes: list[str] = []
-        for info in incident.info:
-            for area in info.area:
-                self._polygons.extend(area.polygons())
-                self._circles.extend(area.circles())
-                self._geocodes.extend(g.value for g in area.geocode)
-        self._geometry: BaseGeometry | None = None
-        self._answers: dict[tuple[float, str], list[tuple[str, float]]] = {}
-
-    @property
-    def usable(self) -> bool:
-        if len(self._circles) == 1 and not (self._polygons or self._geocodes):
-            return True
-        if not (self._polygons or self._circles or self._geocodes):
-            return False
-        if self._geometry is None:
-            try:
-                self._geometry = self._region.area_geometry(
-                    self._polygons, self._circles, self._geocodes
-                )
-            except ValueError:
-                return False
-        return True
-
-    def within_km(self, km: float, exclude: str) -> list[tuple[str, float]]:
-        key = (km, exclude)
-        found = self._answers.get(key)
-        if found is None:
-            if self._geometry is None and len(self._circles) == 1:
-                lat, lon, radius = self._circles[0]
-                found = self._region.within_km_of_circle(lat, lon, radius, km, exclude)
-            else:
-                assert self._geometry is not None, "ask .usable first"
-                found = self._region.within_km(self._geometry, km, exclude)
-            self._answers[key] = found
-        return found
-
-
-def _sent_date(incident: Incident) -> date:
-    return datetime.fromisoformat(incident.sent).date()
-
-
-def _plan_step(
-    playbook: Playbook,
-    step: Step,
-    incident: Incident,
-    info: Info,
-    area: _Area,
-    region: Region,
-    conditions: list[str],
-    thread: str,
-    cause: str,
-    reported_ms: int,
-    lane: Lane,
-) -> list[Task]:
-    spec = step.task
-    tasks = []
-    on = _sent_date(incident)
-    issued = format_time(reported_ms)
-    due = format_time(reported_ms + duration_ms(spec.ack_deadline))
-    for target, distance in area.within_km(spec.targets.within_km, exclude=incident.sender):
-        binding = []
-        for category in info.category:
-            binding = region.agreements_binding(
-                incident.sender, target, category, kind=spec.targets.agreement.kind, on=on
-            )
-            if binding:
-                break
-        if not binding:
-            continue
-        # The most specific authority wins: fewest parties, then the narrowest clause.
-        agreement, clause = min(
-            binding,
-            key=lambda ac: (
-                len(region.parties(ac[0].id)),
-                len(ac[1].categories),
-                ac[0].id,
-                ac[1].id,
-            ),
-        )
-        tasks.append(
-            Task(
-                id=derived_id(playbook.id, str(playbook.version), thread, step.id, target),
-                incident=thread,
-                sender=incident.sender,
-                target=target,
-                action_zh=spec.action.zh,
-                action_en=spec.action.en,
-                response=spec.response,
-                issued=issued,
-                due=due,
-                lane=lane,
-                why=Why(
-                    playbook=playbook.id,
-                    version=playbook.version,
-                    step=step.id,
-                    conditions=[
-                        *conditions,
-                        f"{target} within {spec.targets.within_km:g} km ({distance:.1f} km)",
-                    ],
-                    agreement=agreement.id,
-                    clause=clause.id,
-                    cause=cause,
-                ),
-            )
-        )
-    return tasks
+def matching_info(
+    playbook: Playbook, test: Callable[[Facts], bool], facts: Sequence[Facts]
+) -> Facts | None:
+    """The facts of the first info block on which the playbook's conditions hold."""
+    if len(facts) == 1:
+        return facts[0] if test(facts[0]) else None
+    for f in facts:
+        if _info_admits(playbook, f.info) and test(f):
+            return f
+    return None
 
 
 def plan(
@@ -221,73 +176,37 @@ def plan(
     cause: str,
     reported_ms: int,
     lane: Lane,
-    playbooks: Sequence[Playbook],
+    playbooks: Sequence[Playbook] | Book,
     region: Region,
 ) -> Plan:
     """Which playbooks match ``incident`` and the tasks they give, sorted by task id."""
-    verdicts: list[Verdict] = []
-    failures: list[tuple[str, str]] = []
-    tasks: dict[str, Task] = {}
-    area = _Area(region, incident)
-    for playbook in playbooks:
-        try:
-            verdict, planned = _evaluate(
-                playbook, incident, area, region, thread, cause, reported_ms, lane
-            )
-        except Exception as exc:  # a playbook bug must not stop the others: reported as a failure
-            failures.append((playbook.id, f"{type(exc).__name__}: {exc}"))
-            continue
-        verdicts.append(verdict)
-        for task in planned:
-            tasks.setdefault(task.id, task)
-    return Plan(
-        tasks=tuple(tasks[k] for k in sorted(tasks)),
-        verdicts=tuple(verdicts),
-        failures=tuple(failures),
-    )
-
-
-def _evaluate(
-    playbook: Playbook,
-    incident: Incident,
-    area: _Area,
-    region: Region,
-    thread: str,
-    cause: str,
-    reported_ms: int,
-    lane: Lane,
-) -> tuple[Verdict, list[Task]]:
-    matched_info: Info | None = None
-    reasons: list[str] = []
-    for info in incident.info:
-        trail: list[str] = []
-        if _holds(playbook.conditions, info, incident, trail):
-            matched_info, reasons = info, trail
+    book = book_of(playbooks)
+    if not (book.candidates(incident, False) or book.candidates(incident, True)):
+        return _NOTHING  # most incidents: no playbook cares about this category and severity
+    area = Area(region, incident)
+    facts = [Facts(incident, info, area) for info in incident.info]
+    out = Collected()
+    matched: list[tuple[Playbook, Facts]] = []
+    for fallback in (False, True):
+        if fallback and (matched or out.failures):
             break
-        reasons = trail
-    if matched_info is None:
-        return Verdict(
-            playbook.id, playbook.version, False, tuple(reasons or ["no info block"])
-        ), []
-    if not area.usable:
-        return Verdict(
-            playbook.id, playbook.version, False, (*reasons, "incident has no usable area")
-        ), []
-    planned: list[Task] = []
-    for step in playbook.steps:
-        planned.extend(
-            _plan_step(
-                playbook,
-                step,
-                incident,
-                matched_info,
-                area,
-                region,
-                reasons,
-                thread,
-                cause,
-                reported_ms,
-                lane,
-            )
-        )
-    return Verdict(playbook.id, playbook.version, True, tuple(reasons)), planned
+        for playbook, test in book.candidates(incident, fallback):
+            try:
+                found = matching_info(playbook, test, facts)
+            except Exception as exc:  # a playbook bug must not stop the others: reported
+                out.fail(playbook, exc)
+                continue
+            if found is not None:
+                matched.append((playbook, found))
+    if not (matched or out.failures):
+        return _NOTHING
+    at = Occasion(incident, thread, cause, reported_ms, lane, area)
+    for playbook, found in matched:
+        try:
+            reasons = why_held(playbook.conditions, found)
+            outcome = run_steps(playbook, found.info, reasons, at, detail=False)
+        except Exception as exc:  # a playbook bug must not stop the others: reported
+            out.fail(playbook, exc)
+            continue
+        out.add(playbook, reasons, outcome)
+    return out.plan()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from hub.engine.evaluator import plan
+from hub.engine.evaluator import Plan, plan
 from hub.engine.playbook import Playbook
 from hub.errors import InvalidInput
 from hub.model.envelope import Lane, derived_id, parse_time
@@ -87,8 +87,31 @@ def prepare(
         incident.key,
         reported.received,
         rows,
-        result.failures,
+        (*result.failures, *not_built(result)),
     )
+
+
+def not_built(result: Plan) -> list[tuple[str, str]]:
+    """What a plan asks for that the hub cannot do yet, as failures to publish: held tasks
+    would wait for an approval nobody can give, and the escalator climbs only agreements'
+    ladders. One entry per playbook (the runner publishes one event per playbook and cause)."""
+    missing: dict[str, list[str]] = {}
+    for hold in result.holds:
+        missing.setdefault(hold.playbook, []).append(
+            f"approval step '{hold.step}' is not built yet (issue 5): {len(hold.tasks)} "
+            "task(s) after it were not issued"
+        )
+    by_task = {t.id: t.why.playbook for t in result.tasks}
+    for ladder in result.ladders:
+        if ladder.source == "playbook" and ladder.task in by_task:
+            reasons = missing.setdefault(by_task[ladder.task], [])
+            note = (
+                f"escalate step '{ladder.step}': a playbook's own ladder is not run yet; "
+                "the escalator climbs the authorising agreement's ladder"
+            )
+            if note not in reasons:
+                reasons.append(note)
+    return [(playbook, "; ".join(reasons)) for playbook, reasons in sorted(missing.items())]
 
 
 def _render(task: Task, cause: str, lane: Lane) -> IssuedRow:

@@ -70,9 +70,9 @@ TEMPLATES = (
     Template("jiashan-spill", "330421", "Env", "Severe", "30.95,120.90 2"),
     Template("pinghu-spill", "330482", "Env", "Severe", "30.75,121.10 2"),
     Template("qingpu-minor-spill", "310118", "Env", "Minor", "31.03,120.90 2"),
-    Template("wujiang-fire", "320509", "Fire", "Extreme", "30.98,120.85 2"),
+    Template("wujiang-fire", "320509", "Fire", "Moderate", "30.98,120.85 2"),
 )
-QUIET = {"qingpu-minor-spill", "wujiang-fire"}  # below the playbook's threshold: no tasks
+QUIET = {"qingpu-minor-spill", "wujiang-fire"}  # below every playbook's threshold: no tasks
 SENDERS = sorted({t.sender for t in TEMPLATES})
 
 # (playbook, version, step, target) of each task a template gives, independent of the incident.
