@@ -6,7 +6,11 @@
   and a :class:`TaskFeed` that posts the hub's tasks to the city's endpoint through
   :class:`HttpDelivery` (retry, backoff, circuit breaker);
 - ``kafka``: the :class:`KafkaBridge` on the city's own cluster (both directions);
-- ``mqtt``: the MQTT link (``adapters/links/``) for this one jurisdiction.
+- ``mqtt``: the MQTT link (``adapters/links/``) for this one jurisdiction, carrying the
+  codec's payloads (canonical JSON, or the city's JSON dialect).
+
+A city's adapter receives the tasks of the city and of each of its districts
+(:func:`task_targets`).
 
 The runner talks to the hub only through its HTTP API, so an adapter runs the same in its own
 process (``liandong adapter run ID``) or beside others in one process (:func:`run_adapters`).
@@ -34,10 +38,18 @@ from adapters.framework.upstream import Upstream
 from adapters.links.hub_api import HubApi
 from adapters.transports.kafka_city import CityKafka, KafkaOptions
 from hub.errors import InvalidInput
+from hub.model.region import is_city_code
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HUB_URL_ENV", "AdapterRunner", "HubAccess", "hub_access", "run_adapters"]
+__all__ = [
+    "HUB_URL_ENV",
+    "AdapterRunner",
+    "HubAccess",
+    "hub_access",
+    "run_adapters",
+    "task_targets",
+]
 
 HUB_URL_ENV = "LIANDONG_HUB_URL"
 JOIN_TIMEOUT_S = 60.0
@@ -78,6 +90,20 @@ def hub_access(
     return HubAccess(chosen.rstrip("/"), token)
 
 
+def task_targets(jurisdiction: str) -> tuple[str, ...]:
+    """Whose tasks an adapter receives: its jurisdiction and, for a city's command centre, each
+    district of the city, since a city credential answers for them
+    (``hub.model.region.speaks_for``) and playbooks address tasks to districts."""
+    if not is_city_code(jurisdiction):
+        return (jurisdiction,)
+    from hub.region import load_region  # boundaries and shapely: only for a city adapter
+
+    region = load_region()
+    if not region.is_known(jurisdiction):
+        return (jurisdiction,)
+    return (jurisdiction, *(c for c in region.districts_of(jurisdiction) if c != jurisdiction))
+
+
 class AdapterRunner:
     """One adapter, running."""
 
@@ -103,6 +129,7 @@ class AdapterRunner:
         self.delivery: HttpDelivery | None = None
         self.feed: TaskFeed | None = None
         self.bridge: KafkaBridge | None = None
+        self._link_stats: Counter[str] | None = None  # the MQTT link's, while it runs
         self._breakers = breakers or Breakers()
         # Secrets are read now, so a missing one stops the adapter before anything starts.
         self._city_secret: str | None = None
@@ -122,6 +149,7 @@ class AdapterRunner:
     def stats(self) -> Counter[str]:
         """Counts of what went up and down so far."""
         total: Counter[str] = Counter(self.upstream.stats)
+        total.update(self._link_stats or {})
         for part in (self.feed, self.bridge):
             if part is not None:
                 total.update(part.stats)
@@ -134,6 +162,7 @@ class AdapterRunner:
             self.manifest.jurisdiction,
             sink,
             poll_interval_s=self.manifest.tasks.poll_interval_s,
+            targets=task_targets(self.manifest.jurisdiction),
         )
 
     async def run(self) -> None:
@@ -219,8 +248,11 @@ class AdapterRunner:
                 tokens={self.manifest.jurisdiction: self.access.token},
                 resend_interval_s=transport.resend_interval_s,
                 poll_interval_s=self.manifest.tasks.poll_interval_s,
+                covers={self.manifest.jurisdiction: task_targets(self.manifest.jurisdiction)},
+                codec=None if self.codec.kind == "canonical-json" else self.codec,
             )
         )
+        self._link_stats = link.stats
         async with asyncio.TaskGroup() as group:
             group.create_task(link.run())
             await link.connected.wait()

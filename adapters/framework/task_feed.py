@@ -2,8 +2,9 @@
 
 :class:`TaskFeed` asks the hub every ``poll_interval_s`` for the tasks addressed to its
 jurisdiction that have no answer yet (``GET /api/v1/tasks?target=CODE&state=issued&...``,
-oldest first) and hands each one it has not delivered to the sink, in order. A task is
-delivered once per process: the sink's success is the city's own acknowledgement (a 2xx, a
+oldest first; for a city's system, those of the city and of each of its districts, which a
+city credential answers for) and hands each one it has not delivered to the sink, in order.
+A task is delivered once per process: the sink's success is the city's own acknowledgement (a 2xx, a
 record stored on the city's cluster), so it is not sent again unless it changes. When a
 delivered task leaves the list because it was cancelled, the cancellation is delivered too.
 
@@ -20,6 +21,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -69,9 +71,13 @@ class TaskFeed:
         *,
         poll_interval_s: float = 1.0,
         refused_retry_s: float = 300.0,
+        targets: Sequence[str] = (),
     ) -> None:
         self.api = api
         self.jurisdiction = jurisdiction
+        # Whose tasks are listed: the jurisdiction, or (a city's system) the city and its
+        # districts, whose tasks a city credential answers too.
+        self.targets = tuple(targets) or (jurisdiction,)
         self.sink = sink
         self.poll_interval_s = poll_interval_s
         self.refused_retry_s = refused_retry_s
@@ -89,7 +95,7 @@ class TaskFeed:
 
     async def sync(self) -> None:
         """One round: deliver what is new, then the cancellations of what was delivered."""
-        outcome, tasks = await self.api.open_tasks(self._token, self.jurisdiction)
+        outcome, tasks = await self.api.open_tasks_for(self._token, self.targets)
         if not outcome.ok:
             self.stats["polls_failed"] += 1
             if not self._poll_failing:  # once per outage, not once per poll

@@ -29,6 +29,12 @@ interval is ``BUSY_CITY_FACTOR`` times longer. A task whose state changed (escal
 left the list without an answer through this link (cancelled, answered elsewhere), is published
 once more with its new state.
 
+**Payloads.** Canonical JSON as above; with ``codec`` set (an adapter whose city speaks its
+own JSON dialect), incidents and answers are decoded by it (what it cannot read is logged,
+counted and acknowledged) and tasks are encoded by it. With ``covers``, the tasks of a city's
+districts are listed with the city's token and published on the city's topic too (a city
+credential answers for its districts).
+
 **Refusals.** With ``broker_log`` set, denied publishes in the broker's log are reported to the
 hub (``adapters/links/mqtt_refusals.py``).
 """
@@ -43,7 +49,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import orjson
 from pydantic import ValidationError
@@ -67,6 +73,8 @@ from adapters.transports.mqtt import (
     PublishRefused,
 )
 from adapters.transports.mqtt_session import Backoff, keep_connected
+from hub.errors import InvalidInput
+from hub.model.incident import Incident
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +82,19 @@ UP_KINDS = ("incidents", "task-updates", "status")
 # While a city keeps answering (working through a backlog), its unanswered tasks are re-sent only
 # after this many resend intervals: it has them queued, and a re-send would only add load.
 BUSY_CITY_FACTOR = 4
+
+
+class PayloadCodec(Protocol):
+    """A city's own payloads (``adapters.framework.codec.Codec``)."""
+
+    kind: str
+    content_type: str
+
+    def decode(
+        self, raw: bytes, channel: Literal["incidents", "answers", "any"]
+    ) -> Incident | TaskAnswer: ...
+
+    def encode_task(self, task: dict[str, Any]) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -88,6 +109,8 @@ class LinkConfig:
     backoff: Backoff = field(default_factory=lambda: Backoff(initial_s=0.2, max_s=10.0))
     http_timeout_s: float = 10.0
     refusal_attempts: int = 5
+    codec: PayloadCodec | None = None  # None: canonical JSON
+    covers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # code -> task targets
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +162,7 @@ class _Work:
     key: str  # the incident's identifier, or the task id
     answer: TaskAnswer | None
     slot: _Slot
+    payload: bytes  # the canonical incident (empty for an answer)
 
 
 class MqttLink:
@@ -214,22 +238,36 @@ class MqttLink:
             self._status(address.jurisdiction, delivery.payload)
             acks.done(slot)
             return
-        answer = None
-        if address.kind == "task-updates":
-            try:
-                answer = TaskAnswer.model_validate_json(delivery.payload)
-            except ValidationError as exc:
-                log.warning("unreadable answer on '%s': %s", delivery.topic, exc)
-                self.stats["answers_unreadable"] += 1
-                acks.done(slot)
-                return
+        read = self._read(address, delivery)
+        if read is None:
+            acks.done(slot)
+            return
+        payload, answer = read
+        if answer is not None:
             key, order = answer.task, f"{address.jurisdiction}/task/{answer.task}"
             self._answering[address.jurisdiction][answer.task] += 1
             self._heard[address.jurisdiction] = time.monotonic()
         else:
-            key, order = incident_order_key(address.jurisdiction, delivery.payload)
+            key, order = incident_order_key(address.jurisdiction, payload)
         lane = lanes[zlib.crc32(order.encode()) % len(lanes)]
-        lane.put_nowait(_Work(delivery, address, key, answer, slot))
+        lane.put_nowait(_Work(delivery, address, key, answer, slot, payload))
+
+    def _read(self, address: Address, delivery: Delivery) -> tuple[bytes, TaskAnswer | None] | None:
+        """The canonical incident, or the answer; None for what cannot be read (logged)."""
+        codec, answers = self.config.codec, address.kind == "task-updates"
+        try:
+            if codec is None:
+                if answers:
+                    return b"", TaskAnswer.model_validate_json(delivery.payload)
+                return delivery.payload, None  # the hub judges it (422 and a dead letter)
+            found = codec.decode(delivery.payload, "answers" if answers else "incidents")
+        except (ValidationError, InvalidInput) as exc:
+            log.warning("unreadable message on '%s': %s", delivery.topic, exc)
+            self.stats["answers_unreadable" if answers else "incidents_unreadable"] += 1
+            return None
+        if isinstance(found, TaskAnswer):
+            return b"", found
+        return orjson.dumps(found.model_dump(mode="json", exclude_none=True)), None
 
     async def _lane(self, lane: asyncio.Queue[_Work], acks: _InOrder) -> None:
         while True:
@@ -251,7 +289,7 @@ class MqttLink:
         answer, key = work.answer, work.key
         call: Callable[[], Awaitable[Outcome]]
         if answer is None:
-            payload = work.delivery.payload
+            payload = work.payload
 
             def call() -> Awaitable[Outcome]:
                 return self.api.report_incident(token, payload)
@@ -328,7 +366,8 @@ class MqttLink:
 
     async def _sync_tasks(self, conn: MqttConnection, code: str) -> None:
         token = self.config.tokens[code]
-        outcome, tasks = await self.api.open_tasks(token, code)
+        targets = self.config.covers.get(code) or (code,)
+        outcome, tasks = await self.api.open_tasks_for(token, targets)
         if not outcome.ok:
             self.stats["task_polls_failed"] += 1
             if code not in self._polls_failing:  # once per outage, not once per poll
@@ -385,11 +424,20 @@ class MqttLink:
         pending = self._outgoing[code]
         name = topic(code, "tasks")
         gate = asyncio.Semaphore(max(1, conn.endpoint.max_inflight))
+        codec = self.config.codec
 
         async def one(task: dict[str, Any], why: str) -> None:
             async with gate:
                 try:
-                    rc = await conn.publish(name, orjson.dumps(task), qos=1, content_type=JSON)
+                    body = orjson.dumps(task) if codec is None else codec.encode_task(task)
+                    kind = JSON if codec is None else codec.content_type
+                    rc = await conn.publish(name, body, qos=1, content_type=kind)
+                except InvalidInput as exc:  # counted as sent: tried again after the interval
+                    self.stats["tasks_unencodable"] += 1
+                    log.error("task %s for %s cannot be encoded: %s", task["id"], code, exc)
+                    if why != "final":
+                        pending[task["id"]] = _Outgoing(task["state"], time.monotonic(), False)
+                    return
                 except PublishRefused as exc:
                     self.stats["tasks_refused_by_broker"] += 1
                     log.error("%s (is the link's ACL right?)", exc)

@@ -137,7 +137,7 @@ def test_discovery_finds_builtin_adapters_and_those_on_the_adapter_path(
     assert "line 1" in (found["!broken"].error or "")
     assert find("qingpu-cap").manifest.jurisdiction == "310118"  # type: ignore[union-attr]
     with pytest.raises(NotFound, match="qingpu-cap"):
-        find("wuxi")
+        find("atlantis")
     with pytest.raises(InvalidInput, match="line 1"):
         find("broken")
 
@@ -187,8 +187,8 @@ def test_the_adapter_commands_reach_liandong_through_the_entry_point() -> None:
     assert "ok   shanghai: case answer-decline-with-reason" in checked.output
     shown = runner.invoke(app, ["adapter", "show", "shanghai"])
     assert orjson.loads(shown.output)["manifest"]["transport"]["deliver"]["retry"]["attempts"] == 5
-    missing = runner.invoke(app, ["adapter", "run", "wuxi"])
-    assert missing.exit_code == 2 and "no adapter 'wuxi'" in missing.output
+    missing = runner.invoke(app, ["adapter", "run", "atlantis"])
+    assert missing.exit_code == 2 and "no adapter 'atlantis'" in missing.output
     no_token = runner.invoke(app, ["adapter", "run", "shanghai"], env={"SHANGHAI_HUB_TOKEN": ""})
     assert no_token.exit_code == 2 and "SHANGHAI_HUB_TOKEN is not set" in no_token.output
     env = {"SHANGHAI_HUB_TOKEN": "t", "SHANGHAI_CITY_TASKS_TOKEN": ""}
