@@ -10,6 +10,7 @@ good: acknowledge it to the city, commit it) or must stay with the city to come 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import random
 import time
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 __all__ = ["Result", "Upstream"]
 
 HUB_RETRY = Retry(attempts=100, initial_s=0.2, max_s=5.0)
+UNREADABLE_KEPT_BYTES = 64 * 1024  # what the hub keeps of a refused message
+UNREADABLE_PATIENCE_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +71,12 @@ class Upstream:
         except InvalidInput as exc:
             self.stats["unreadable"] += 1
             log.warning("refused a message on %s: %s", channel, exc)
+            await self._keep_unreadable(raw, channel, str(exc))
             return Result("unreadable", "", 422, str(exc), settled=True)
         except Exception as exc:  # a codec bug must not turn one message into a crash loop
             self.stats["unreadable"] += 1
             log.exception("the %s codec failed on a message on %s", self.codec.kind, channel)
+            await self._keep_unreadable(raw, channel, f"the codec failed: {exc!r}")
             return Result("unreadable", "", 422, f"the codec failed: {exc!r}", settled=True)
         if isinstance(message, TaskAnswer):
             kind, key = "answer", message.task
@@ -94,6 +99,27 @@ class Upstream:
         if settled and not outcome.ok:
             log.warning("hub refused %s %s: %s %s", kind, key, outcome.status, outcome.detail())
         return Result(kind, key, outcome.status, outcome.detail(), settled, outcome.body)
+
+    async def _keep_unreadable(self, raw: bytes, channel: Channel, reason: str) -> None:
+        """Hand what the codec refused to the hub's dead-letter store (a few tries; the
+        message is settled either way, so a hub that stays away costs a log line)."""
+        report = {
+            "channel": channel,
+            "codec": self.codec.kind,
+            "media_type": getattr(self.codec, "content_type", None),
+            "reason": reason[:2000],
+            "size": len(raw),
+            "payload_base64": base64.b64encode(raw[:UNREADABLE_KEPT_BYTES]).decode("ascii"),
+        }
+
+        async def call() -> Outcome:
+            return await self.api.report_unreadable(self._token, report)
+
+        outcome = await self._patiently(call, "unreadable message", UNREADABLE_PATIENCE_S)
+        if outcome.ok:
+            self.stats["unreadable_kept"] += 1
+        else:
+            log.warning("could not hand an unreadable message to the hub: %s", outcome.detail())
 
     async def _patiently(
         self, call: Callable[[], Awaitable[Outcome]], what: str, patience_s: float | None

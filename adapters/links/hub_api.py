@@ -122,3 +122,10 @@ class HubApi:
         return await self._call(
             "POST", "/api/v1/audit/refusals", token, content=orjson.dumps(report)
         )
+
+    async def report_unreadable(self, token: str, report: dict[str, Any]) -> Outcome:
+        """``POST /api/v1/audit/unreadable``: a city message the adapter's codec refused, kept
+        by the hub on the dead-letter topic with the reason."""
+        return await self._call(
+            "POST", "/api/v1/audit/unreadable", token, content=orjson.dumps(report)
+        )

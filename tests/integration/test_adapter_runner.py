@@ -69,6 +69,18 @@ def write_adapter(
     return port
 
 
+def deadletters(data_dir: Path) -> list[dict[str, Any]]:
+    """The dead-letter events in a hub's embedded log (read beside the running hub)."""
+    conn = sqlite3.connect(f"file:{data_dir / 'liandong.db'}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT value FROM log WHERE topic = 'liandong.deadletter.v1' ORDER BY \"offset\""
+        ).fetchall()
+    finally:
+        conn.close()
+    return [orjson.loads(bytes(value))["data"] for (value,) in rows]
+
+
 class Stack:
     def __init__(self, root: Path) -> None:
         self.hub = HubProcess(root / "hub")
@@ -316,6 +328,13 @@ async def test_json_dialect_adapters_carry_incidents_tasks_and_answers(
             QINGPU, "/incidents", native.replace(b'"zhuangtai": 1', b'"zhuangtai": 9')
         )
         assert broken.status_code == 422 and "zhuangtai" in broken.json()["detail"]
+        # What the codec refused is kept by the hub, bytes and reason, on the dead-letter topic.
+        kept = deadletters(stack.hub.data_dir)
+        assert [k["payload"] for k in kept] == [
+            native.replace(b'"zhuangtai": 1', b'"zhuangtai": 9').decode()
+        ]
+        assert "zhuangtai" in kept[0]["reason"] and kept[0]["adapter"] == "qingpu-test"
+        assert kept[0]["topic"] == "adapter dialect codec, incidents"
 
         await until(lambda: city.applied, "Jiashan's endpoint took a task", stack.check)
         (task_id,) = city.applied

@@ -461,3 +461,38 @@ async def test_edxl_de_envelopes_on_the_same_endpoint(
     assert "Exercise" in mismatch.json()["detail"] and "Actual" in mismatch.json()["detail"]
     letters = [decode(r.value) for r in await hub.bus.read(topics.DEADLETTER, 0, 100)]
     assert any("Exercise" in e.payload_as(EventDeadLettered).reason for e in letters)
+
+
+async def test_adapters_hand_over_what_their_codec_could_not_read(
+    client: httpx.AsyncClient, token: Callable[[str], str], hub: Hub
+) -> None:
+    import base64
+
+    qingpu = token(QINGPU)
+    raw = b'{"shijian": {"dengji": "7"}}'
+    report = {
+        "channel": "incidents",
+        "codec": "dialect",
+        "media_type": "application/json",
+        "reason": "native field 'shijian.dengji': unknown code '7'",
+        "size": len(raw),
+        "payload_base64": base64.b64encode(raw).decode(),
+    }
+    first = await client.post("/api/v1/audit/unreadable", json=report, headers=auth(qingpu))
+    again = await client.post("/api/v1/audit/unreadable", json=report, headers=auth(qingpu))
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert (first.json()["duplicate"], again.json()["duplicate"]) == (False, True)
+    bad = await client.post(
+        "/api/v1/audit/unreadable",
+        json={**report, "payload_base64": "not base64!"},
+        headers=auth(qingpu),
+    )
+    assert bad.status_code == 400 and "base64" in bad.text
+    anonymous = await client.post("/api/v1/audit/unreadable", json=report)
+    assert anonymous.status_code == 401
+
+    (letter,) = [decode(r.value) for r in await hub.bus.read(topics.DEADLETTER, 0, 10)]
+    kept = letter.payload_as(EventDeadLettered)
+    assert kept.payload == raw.decode() and "unknown code '7'" in kept.reason
+    assert kept.topic == "adapter dialect codec, incidents" and kept.size == len(raw)
+    assert letter.envelope.jurisdiction == QINGPU
