@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -21,6 +22,7 @@ from hub.errors import HubError
 from hub.intake.credentials import create_adapter
 from hub.model.envelope import format_time
 from hub.region import load_region
+from hub.registry.cli import app as registry_app
 from hub.settings import Settings, from_env
 from hub.store.adapters import list_adapters
 from hub.store.db import connect_direct
@@ -38,6 +40,7 @@ app.add_typer(log_app, name="log")
 cap_app = typer.Typer(help="CAP 1.2 tools for integrators: check a feed, convert XML ⇄ JSON.")
 app.add_typer(cap_app, name="cap")
 app.add_typer(playbooks_app, name="playbooks")
+app.add_typer(registry_app, name="registry")
 
 DataOption = Annotated[
     Path | None, typer.Option("--data", help="data directory [env LIANDONG_DATA]")
@@ -252,11 +255,31 @@ def seed_demo(settings: Settings) -> Path:
                 "token": create_adapter(conn, name, code, _now()),
                 "name_zh": region.jurisdiction(code).name_zh,
             }
+        _seed_demo_depots(conn, region)
     finally:
         conn.close()
     tokens_file.write_bytes(orjson.dumps(tokens, option=orjson.OPT_INDENT_2))
     tokens_file.chmod(0o600)
     return tokens_file
+
+
+def _seed_demo_depots(conn: Any, region: Any) -> None:
+    """The demo's depots and stock (invented, marked demo), loaded once into an empty registry."""
+    from hub.registry.csv_import import import_files
+
+    if conn.execute("SELECT COUNT(*) FROM depots").fetchone()[0]:
+        return
+    data = Path(__file__).resolve().parent / "registry" / "data"
+    now_ms = time.time_ns() // 1_000_000
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        import_files(
+            conn, data / "demo-depots.csv", data / "demo-stock.csv", region, "demo", now_ms
+        )
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 # Qingpu, Wujiang, Jiashan (demonstration zone), Jinshan and Pinghu, Kunshan.

@@ -38,6 +38,7 @@ from hub.model.events import (
     make_event,
 )
 from hub.model.incident import Incident
+from hub.model.resources import STOCK_EVENT_TYPES, STOCK_REFUSED, StockChanged, StockRefused
 from hub.model.task import Task, TaskState, Why
 from hub.region import load_region
 from tests.factories import cap
@@ -339,6 +340,36 @@ def _events() -> list[bytes]:
             topic=topics.TASKS, offset=7, group="engine", reason="not JSON", payload="{"
         ),
     }
+    for kind, event_type in STOCK_EVENT_TYPES.items():
+        payloads[event_type] = StockChanged(
+            entry=3,
+            depot="330421-dep-1",
+            jurisdiction="330421",
+            item="sandbag",
+            kind=kind,
+            quantity=500,
+            on_hand_delta=0,
+            held_delta=500 if kind == "hold" else 0,
+            actor="registry",
+            at="2026-07-01T00:31:00.000Z",
+            reason="a reason" if kind == "adjustment" else None,
+            request="req-1",
+            partner="310118",
+            agreement="yrd-demo-zone-emergency-linkage",
+            clause="5",
+        )
+    payloads[STOCK_REFUSED] = StockRefused(
+        request="req-2",
+        depot="330421-dep-1",
+        jurisdiction="330421",
+        item="sandbag",
+        quantity=7500,
+        partner="310118",
+        reason="Jiashan County keeps a floor of 3,000 sandbags under clause 5",
+        at="2026-07-01T00:31:00.000Z",
+        agreement="yrd-demo-zone-emergency-linkage",
+        clause="5",
+    )
     for state in TaskState:
         if state is not TaskState.ISSUED:
             payloads[f"task.{state.value}"] = TaskUpdated(

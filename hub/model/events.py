@@ -11,16 +11,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from hub.errors import InvalidInput, UnknownEventType
 from hub.model.envelope import Envelope, Lane, OutgoingEvent
 from hub.model.incident import Incident
+from hub.model.payload import Payload as _Payload
+from hub.model.resources import STOCK_EVENT_TYPES, STOCK_REFUSED, StockChanged, StockRefused
 from hub.model.task import Task, TaskState
-
-
-class _Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class IncidentReported(_Payload):
@@ -110,6 +108,8 @@ EVENT_TYPES: Mapping[str, type[_Payload]] = {
     "evaluation.failed": EvaluationFailed,
     "intake.refused": IntakeRefused,
     "event.deadlettered": EventDeadLettered,
+    **{name: StockChanged for name in STOCK_EVENT_TYPES.values()},
+    STOCK_REFUSED: StockRefused,
 }
 
 P = TypeVar("P", bound=_Payload)

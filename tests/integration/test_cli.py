@@ -98,6 +98,16 @@ def test_run_demo_plays_and_neighbours_acknowledge(tmp_path: Path) -> None:
             output, _ = proc.communicate()
     assert f"http://127.0.0.1:{port}/" in output
     assert "acknowledged" in output
+    # The demo's depots and stock were loaded into the registry on the first run.
+    balances = subprocess.run(
+        [*LIANDONG, "registry", "balances", "--data", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert balances.returncode == 0, balances.stderr
+    assert "sandbag" in balances.stdout and len(balances.stdout.splitlines()) > 100
 
     exported = _cli("log", "export", "--data", str(data))
     lines = [orjson.loads(line) for line in exported.stdout.splitlines()]

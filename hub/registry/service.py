@@ -1,0 +1,249 @@
+"""The registry's operations as transactions: each changes stock and emits its events together.
+
+``request`` is the heart: read the balance and the partner's total for the day, let the policy
+decide, then take the stock through the ledger's guard. On PostgreSQL another transaction may
+take the stock between the read and the guard; the guard then refuses (rowcount 0), the balance
+is read again and the refusal names the clause, or, if the stock came back meanwhile, the job
+is retried (``ConcurrentUpdate``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from hub.bus import topics
+from hub.clock import Clock
+from hub.errors import ConcurrentUpdate, NotFound
+from hub.model.envelope import Lane, OutgoingEvent, derived_id, format_time
+from hub.model.region import Agreement, Clause
+from hub.model.resources import STOCK_EVENT_TYPES, STOCK_REFUSED, StockChanged, StockRefused
+from hub.region import Region
+from hub.registry import holds as hold_store
+from hub.registry import ledger
+from hub.registry.catalogue import supply
+from hub.registry.depots import Depot, get_depot
+from hub.registry.holds import Hold, HoldState
+from hub.registry.policy import Grant, Refusal, decide, terms
+from hub.store.db import Runner, Tx
+from hub.store.outbox import Emitter
+
+SOURCE = "/liandong/hub/registry"
+DEFAULT_HOLD_MS = 30 * 60_000
+_Move = Callable[[Tx, int], ledger.Recorded]
+
+
+@dataclass(frozen=True, slots=True)
+class StockRequest:
+    """A partner asks a depot for stock under an agreement (its resources clause)."""
+
+    request: str
+    depot: str
+    item: str
+    quantity: int
+    partner: str
+    agreement: str
+    actor: str
+    clause: str | None = None
+    hold_ms: int = DEFAULT_HOLD_MS
+    """How long a hold awaiting the owner's approval lasts before its stock returns."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    hold: Hold | None
+    refusal: str | None = None
+
+
+class Registry:
+    """Stock operations, each one transaction with its events; ``agreements`` defaults to the
+    region's (tests pass others)."""
+
+    def __init__(
+        self,
+        db: Runner,
+        emitter: Emitter,
+        clock: Clock,
+        region: Region,
+        agreements: Sequence[Agreement] | None = None,
+    ) -> None:
+        self._db, self._emitter, self._clock, self._region = db, emitter, clock, region
+        chosen = region.agreements if agreements is None else agreements
+        self._agreements: Mapping[str, Agreement] = {a.id: a for a in chosen}
+
+    def _name(self, code: str) -> str:
+        return self._region.jurisdiction(code).name_en if self._region.is_known(code) else code
+
+    def _emit(self, tx: Tx, depot: Depot, recorded: Sequence[ledger.Recorded]) -> None:
+        for r in recorded:
+            e = r.entry
+            on_hand, held = e.deltas
+            payload = StockChanged(
+                entry=r.id, depot=e.depot, jurisdiction=depot.jurisdiction, item=e.item,
+                kind=e.kind.value, quantity=e.quantity, on_hand_delta=on_hand, held_delta=held,
+                actor=e.actor, at=format_time(e.at_ms), reason=e.reason, hold=e.hold_id,
+                request=e.request, partner=e.partner, agreement=e.agreement, clause=e.clause,
+            )  # fmt: skip
+            self._send(tx, depot, STOCK_EVENT_TYPES[e.kind.value], payload, e.request, e.at_ms)
+
+    def _send(
+        self,
+        tx: Tx,
+        depot: Depot,
+        type_: str,
+        payload: StockChanged | StockRefused,
+        correlation: str | None,
+        at_ms: int,
+    ) -> None:
+        key = payload.entry if isinstance(payload, StockChanged) else payload.request
+        event = OutgoingEvent(
+            id=derived_id("registry", type_, depot.id, str(key)),
+            source=SOURCE,
+            type=type_,
+            time=format_time(at_ms),
+            data=payload.model_dump(mode="json", exclude_none=True),
+            jurisdiction=depot.jurisdiction,
+            status=Lane.ACTUAL,
+            correlationid=correlation or depot.id,
+            subject=depot.id,
+        )
+        self._emitter.append(tx, topics.RESOURCES, depot.id, event.encode(), at_ms)
+
+    def _depot(self, tx: Tx, depot_id: str) -> Depot:
+        depot = get_depot(tx.conn, depot_id)
+        if depot is None:
+            raise NotFound(f"no depot '{depot_id}'")
+        return depot
+
+    async def record(self, entry: ledger.Entry) -> ledger.Recorded:
+        """Append a receipt, consumption, adjustment, ... (raises ``Refused`` if not covered)."""
+        supply(entry.item)
+
+        def job(tx: Tx) -> ledger.Recorded:
+            done = ledger.record(tx.conn, entry)
+            self._emit(tx, self._depot(tx, entry.depot), [done])
+            return done
+
+        return await self._db.run(job)
+
+    def _clause(self, agreement: Agreement, clause_id: str | None) -> Clause | None:
+        for clause in agreement.clauses:
+            if clause.kind == "resources" and clause_id in (None, clause.id):
+                return clause
+        return None
+
+    def _terms_or_refusal(self, req: StockRequest, owner: str) -> tuple[Agreement, Clause] | str:
+        agreement = self._agreements.get(req.agreement)
+        if agreement is None:
+            return f"no agreement '{req.agreement}'"
+        if not (agreement.binds(owner) and agreement.binds(req.partner)):
+            both = f"{self._name(owner)} and {self._name(req.partner)}"
+            return f"{req.agreement} does not bind both {both}"
+        clause = self._clause(agreement, req.clause)
+        if clause is None or agreement.sharing is None:
+            which = f"clause {req.clause}" if req.clause else "any clause"
+            return f"{req.agreement} has no resources sharing terms under {which}"
+        return agreement, clause
+
+    async def request(self, req: StockRequest) -> Answer:
+        """Hold (and, under the auto-commit threshold, commit) stock for a partner, or refuse."""
+        item = supply(req.item)
+        hold_id = derived_id("hold", req.request, req.depot, req.item)
+
+        def job(tx: Tx) -> Answer:
+            existing = hold_store.get_hold(tx.conn, hold_id)
+            if existing is not None:  # a retried request: the first answer stands
+                return Answer(existing)
+            depot = self._depot(tx, req.depot)
+            now = self._clock.now_ms()
+            found = self._terms_or_refusal(req, depot.jurisdiction)
+            if isinstance(found, str):
+                return self._refuse(tx, depot, req, Refusal(found), now)
+            t = terms(*found)
+            day = hold_store.local_day(now)
+
+            def decision() -> Grant | Refusal:
+                return decide(
+                    balance=ledger.get_balance(tx.conn, req.depot, req.item),
+                    supply=item, quantity=req.quantity,
+                    owner_name=self._name(depot.jurisdiction), partner_name=self._name(req.partner),
+                    taken_today=hold_store.taken_today(
+                        tx.conn, depot.jurisdiction, req.partner, req.item, day
+                    ),
+                    t=t,
+                )  # fmt: skip
+
+            verdict = decision()
+            if isinstance(verdict, Refusal):
+                return self._refuse(tx, depot, req, verdict, now)
+            hold = Hold(
+                hold_id, req.depot, req.item, req.quantity, depot.jurisdiction, req.partner,
+                req.request, t.agreement, t.clause.id,
+                HoldState.COMMITTED if verdict.auto_commit else HoldState.HELD, day, now,
+                None if verdict.auto_commit else now + req.hold_ms, req.actor,
+            )  # fmt: skip
+            held = ledger.try_record(
+                tx.conn, hold.entry(ledger.EntryKind.HOLD, req.actor, now), min_floor=verdict.floor
+            )
+            if held is None:  # another transaction took the stock after we read it
+                again = decision()
+                if isinstance(again, Refusal):
+                    return self._refuse(tx, depot, req, again, now)
+                raise ConcurrentUpdate(f"stock of {req.item} at {req.depot} moved; retrying")
+            if not hold_store.reserve_day(tx.conn, hold, verdict.day_cap):
+                raise ConcurrentUpdate(f"{req.partner}'s daily total moved; retrying")
+            hold_store.insert_hold(tx.conn, hold)
+            done = [held]
+            if verdict.auto_commit:
+                done.append(
+                    ledger.record(tx.conn, hold.entry(ledger.EntryKind.COMMIT, "policy", now))
+                )
+            self._emit(tx, depot, done)
+            return Answer(hold)
+
+        return await self._db.run(job)
+
+    def _refuse(self, tx: Tx, depot: Depot, req: StockRequest, r: Refusal, now: int) -> Answer:
+        payload = StockRefused(
+            request=req.request, depot=depot.id, jurisdiction=depot.jurisdiction, item=req.item,
+            quantity=req.quantity, partner=req.partner, reason=r.reason, at=format_time(now),
+            agreement=r.agreement, clause=r.clause,
+        )  # fmt: skip
+        self._send(tx, depot, STOCK_REFUSED, payload, req.request, now)
+        return Answer(None, r.reason)
+
+    async def approve(self, hold_id: str, actor: str) -> ledger.Recorded:
+        """The owner approves a hold awaiting approval: committed."""
+        return await self._hold_job(
+            hold_id, lambda tx, now: hold_store.commit_hold(tx.conn, hold_id, actor, now)
+        )
+
+    async def release(self, hold_id: str, actor: str, reason: str) -> ledger.Recorded:
+        return await self._hold_job(
+            hold_id, lambda tx, now: hold_store.release_hold(tx.conn, hold_id, actor, now, reason)
+        )
+
+    async def dispatch(self, hold_id: str, actor: str) -> ledger.Recorded:
+        return await self._hold_job(
+            hold_id, lambda tx, now: hold_store.dispatch_hold(tx.conn, hold_id, actor, now)
+        )
+
+    async def _hold_job(self, hold_id: str, move: _Move) -> ledger.Recorded:
+        def job(tx: Tx) -> ledger.Recorded:
+            now = self._clock.now_ms()
+            done = move(tx, now)
+            self._emit(tx, self._depot(tx, done.entry.depot), [done])
+            return done
+
+        return await self._db.run(job)
+
+    async def expire_due(self) -> list[ledger.Recorded]:
+        """Expire the holds whose time is up (at the clock's now); their stock returns."""
+
+        def job(tx: Tx) -> list[ledger.Recorded]:
+            done = hold_store.expire_due(tx.conn, self._clock.now_ms())
+            for r in done:
+                self._emit(tx, self._depot(tx, r.entry.depot), [r])
+            return done
+
+        return await self._db.run(job)
