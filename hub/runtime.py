@@ -24,12 +24,13 @@ from hub.engine.playbook import Playbook, load_playbooks
 from hub.engine.runner import EngineRunner
 from hub.engine.tasks import TaskService
 from hub.engine.workers import InProcessPlanner, Planner, ProcessPlanner
-from hub.errors import Conflict
+from hub.errors import Conflict, HubError
 from hub.intake.deadletters import IntakeDeadLetters
 from hub.intake.service import IntakeService
 from hub.metrics import Metrics
 from hub.model.envelope import Lane
 from hub.region import Region, load_region
+from hub.registry.service import Registry
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,9 @@ _LAG_REFRESH_S = 2.0
 
 class Hub:
     """Everything one hub process runs, started and stopped together."""
+
+    hold_expiry_s = 5.0
+    """How often holds awaiting approval are checked for expiry."""
 
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         settings.check()
@@ -54,7 +58,10 @@ class Hub:
         emitter = self.backends.emitter
         self.intake = IntakeService(self.db, emitter, self.clock, self.region)
         self.deadletters = IntakeDeadLetters(self.db, emitter, self.clock)
-        self.tasks = TaskService(self.db, emitter, self.clock)
+        self.tasks = TaskService(
+            self.db, emitter, self.clock, playbooks=self.playbooks, region=self.region
+        )
+        self.registry = Registry(self.db, emitter, self.clock, self.region)
         self.escalator = Escalator(self.db, emitter, self.clock, self.region)
         self.planner: Planner = (
             ProcessPlanner(settings.playbooks, settings.engine_workers)
@@ -103,6 +110,7 @@ class Hub:
             self._running.append(asyncio.create_task(loop.run(), name=f"consumer:{engine.group}"))
         self._running.append(asyncio.create_task(self.escalator.run(), name="escalation"))
         self._running.append(asyncio.create_task(self._refresh_lag(), name="lag"))
+        self._running.append(asyncio.create_task(self._expire_holds(), name="hold-expiry"))
 
     async def stop(self) -> None:
         for loop in self._loops:
@@ -132,6 +140,16 @@ class Hub:
                         lag[(engine.group, topic)] = n
                 self._lag = lag
             await asyncio.sleep(_LAG_REFRESH_S)
+
+    async def _expire_holds(self) -> None:
+        while True:
+            try:
+                await self.registry.expire_due()
+            except HubError as exc:  # the database is away: the next tick tries again
+                log.warning("expiring stock holds: %s", exc)
+            except Exception:  # the loop's boundary: log, and try again at the next tick
+                log.exception("expiring stock holds failed")
+            await asyncio.sleep(self.hold_expiry_s)
 
 
 def _lock_data_dir(settings: Settings) -> IO[str]:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from hub.console import problems
 from hub.console.auth import TokenCache
 from hub.console.intake_http import FrontDoor
-from hub.console.routes import audit, explain, health, incidents, overview, tasks
+from hub.console.routes import audit, explain, health, incidents, overview, resources, tasks
 from hub.runtime import Hub
 from hub.settings import Settings, from_env
 
@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fron
     app.state.hub = the_hub
     app.state.tokens = TokenCache()
     problems.install(app)
-    for module in (incidents, tasks, audit, health, overview, explain):
+    for module in (incidents, tasks, resources, audit, health, overview, explain):
         app.include_router(module.router)
     return FrontDoor(app)
 

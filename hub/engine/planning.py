@@ -34,6 +34,7 @@ class IssuedRow:
     due_ms: int
     body: bytes
     event: bytes
+    playbook: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,10 @@ class Planned:
     received: str
     rows: tuple[IssuedRow, ...] = ()
     failures: tuple[tuple[str, str], ...] = ()
+    version: int = 0
+    restart: tuple[str, ...] = ()
+    """Playbooks in ``restart`` mode this Update matched: their earlier open tasks in the
+    thread are cancelled (all but those this message plans again)."""
 
 
 def prepare(
@@ -78,7 +83,7 @@ def prepare(
         playbooks=playbooks,
         region=region,
     )
-    rows = tuple(_render(task, cause, lane) for task in result.tasks)
+    rows = tuple(render(task, cause, lane) for task in result.tasks)
     return Planned(
         False,
         cause,
@@ -88,7 +93,17 @@ def prepare(
         reported.received,
         rows,
         (*result.failures, *not_built(result)),
+        reported.version,
+        restarted(result, incident.msgType, playbooks),
     )
+
+
+def restarted(result: Plan, msg_type: MsgType, playbooks: Sequence[Playbook]) -> tuple[str, ...]:
+    """The playbooks in ``restart`` mode an Update matched, sorted: their round starts again."""
+    if msg_type is not MsgType.UPDATE or not result.verdicts:
+        return ()
+    restart = {p.id for p in playbooks if p.mode == "restart"}
+    return tuple(sorted(v.playbook for v in result.verdicts if v.playbook in restart))
 
 
 def not_built(result: Plan) -> list[tuple[str, str]]:
@@ -114,7 +129,8 @@ def not_built(result: Plan) -> list[tuple[str, str]]:
     return [(playbook, "; ".join(reasons)) for playbook, reasons in sorted(missing.items())]
 
 
-def _render(task: Task, cause: str, lane: Lane) -> IssuedRow:
+def render(task: Task, cause: str, lane: Lane) -> IssuedRow:
+    """A task as its row and its ``task.issued`` event (caused by ``cause``)."""
     data = task.model_dump(mode="json")
     envelope = make_event(
         "task.issued",
@@ -131,7 +147,13 @@ def _render(task: Task, cause: str, lane: Lane) -> IssuedRow:
     )
     body = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
     return IssuedRow(
-        task.id, task.incident, task.target, parse_time(task.due), body, envelope.encode()
+        task.id,
+        task.incident,
+        task.target,
+        parse_time(task.due),
+        body,
+        envelope.encode(),
+        task.why.playbook,
     )
 
 

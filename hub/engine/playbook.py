@@ -95,7 +95,33 @@ class Targets(_Spec):
         return self
 
 
-class TaskSpec(_Spec):
+OnDecline = Literal["stand", "next_candidate"]
+
+
+class _Reassignable(_Spec):
+    """What a step that can be declined may add: ask only the first ``at_most`` candidates
+    (in code order), and on a decline ask the next candidate not yet asked."""
+
+    at_most: int | None = Field(
+        default=None, ge=1, description="ask only the first N authorised targets, in code order"
+    )
+    on_decline: OnDecline = Field(
+        default="stand",
+        description="next_candidate: when a target declines, ask the next authorised target "
+        "(in code order) this step has not asked yet",
+    )
+
+    @model_validator(mode="after")
+    def _reserve_to_draw_on(self) -> _Reassignable:
+        if self.on_decline == "next_candidate" and self.at_most is None:
+            raise ValueError(
+                "on_decline: next_candidate needs at_most (otherwise every candidate is asked "
+                "at once and there is nobody left to ask)"
+            )
+        return self
+
+
+class TaskSpec(_Reassignable):
     targets: Targets
     action: Text
     response: Literal["acknowledge", "accept"] = "acknowledge"
@@ -107,7 +133,7 @@ class ItemLine(_Spec):
     quantity: int = Field(gt=0)
 
 
-class ResourceRequestSpec(_Spec):
+class ResourceRequestSpec(_Reassignable):
     """Ask the targets to lend items; recorded as a task to accept until the registry
     fulfils requests (its own issue)."""
 

@@ -11,15 +11,25 @@ from collections.abc import Callable, Sequence
 from hub.bus import topics
 from hub.bus.port import Record
 from hub.clock import Clock
-from hub.engine.planning import SOURCE, Planned
+from hub.engine.planning import SOURCE, IssuedRow, Planned
 from hub.engine.workers import Planner
 from hub.errors import InvalidInput
 from hub.model.envelope import Lane, derived_id, format_time
 from hub.model.events import TASK_UPDATE_TYPES, EvaluationFailed, TaskUpdated, make_event
-from hub.model.task import OPEN_STATES, TaskState
+from hub.model.task import OPEN_STATES, Task, TaskState
+from hub.store import incidents as incident_store
 from hub.store import tasks as task_store
 from hub.store.db import Runner, Tx
 from hub.store.outbox import Emitter, first_emission
+
+ReleaseHolds = Callable[[Tx, Task, str], None]
+"""Called in the cancelling transaction for each task a Cancel or a restart cancels, with the
+reason: where what the task holds (the registry's stock holds) is given back."""
+
+
+def release_nothing(tx: Tx, task: Task, reason: str) -> None:
+    """The default ``ReleaseHolds``: tasks hold nothing until the registry ties its holds to
+    them (the registry's wiring in ``hub/runtime.py`` passes its own)."""
 
 
 class EngineRunner:
@@ -37,6 +47,7 @@ class EngineRunner:
         planner: Planner,
         lane: Lane = Lane.ACTUAL,
         on_issued: Callable[[int], None] | None = None,
+        release: ReleaseHolds | None = None,
     ) -> None:
         self._db = db
         self._emitter = emitter
@@ -46,6 +57,7 @@ class EngineRunner:
         self.group = "engine" if lane is Lane.ACTUAL else "engine.exercise"
         self.topics = (topics.for_lane(topics.INCIDENTS, lane),)
         self._on_issued = on_issued
+        self._release = release or release_nothing
 
     async def handle(self, records: Sequence[Record]) -> None:
         results = await self._planner.plan([r.value for r in records], self.lane)
@@ -66,9 +78,10 @@ class EngineRunner:
         now = self._clock.now_ms()
         for item in work:
             if item.cancel:
-                self._cancel_thread(tx, item)
+                self._cancel_open(tx, item, None, f"incident cancelled by {item.key}")
                 continue
-            for row in item.rows:
+            rows = self._restart(tx, item) if item.restart else item.rows
+            for row in rows:
                 if task_store.insert_row(
                     tx.conn, row.id, row.incident, row.target, row.due_ms, now, row.body
                 ):
@@ -78,12 +91,38 @@ class EngineRunner:
                 self._emit_failure(tx, item, playbook, reason)
         return issued
 
-    def _cancel_thread(self, tx: Tx, item: Planned) -> None:
+    def _restart(self, tx: Tx, item: Planned) -> tuple[IssuedRow, ...]:
+        """Cancel the earlier rounds of the playbooks this Update restarts; the rows to issue.
+
+        A redelivered Update plans the same ids, which are kept (not cancelled, not issued
+        twice). An Update the thread has moved past since (a redelivery after a later Update)
+        restarts nothing and issues nothing for those playbooks: the later one decides."""
+        if incident_store.next_version(tx.conn, item.thread) - 1 > item.version:
+            return tuple(row for row in item.rows if row.playbook not in item.restart)
+        keep = frozenset(row.id for row in item.rows)
+        for playbook in item.restart:
+            reason = f"incident updated by {item.key}: playbook {playbook} restarted"
+            self._cancel_open(tx, item, playbook, reason, keep)
+        return item.rows
+
+    def _cancel_open(
+        self,
+        tx: Tx,
+        item: Planned,
+        playbook: str | None,
+        reason: str,
+        keep: frozenset[str] = frozenset(),
+    ) -> None:
+        """Cancel the thread's open tasks (only ``playbook``'s, if given; never those in
+        ``keep``), each with a ``task.cancelled``, and release what each holds."""
         thread = item.thread
         states = tuple(s.value for s in sorted(OPEN_STATES))
         for task in task_store.list_tasks(tx.conn, incident=thread, states=states, limit=10_000):
+            if task.id in keep or (playbook is not None and task.why.playbook != playbook):
+                continue
             cancelled = task.model_copy(update={"state": TaskState.CANCELLED})
             task_store.save_task(tx.conn, cancelled, self._clock.now_ms(), task.state)
+            self._release(tx, cancelled, reason)
             update = TaskUpdated(
                 task=task.id,
                 incident=thread,
@@ -91,7 +130,7 @@ class EngineRunner:
                 previous=task.state,
                 state=TaskState.CANCELLED,
                 by=item.sender,
-                reason=f"incident cancelled by {item.key}",
+                reason=reason,
                 at=item.received,
             )
             envelope = make_event(

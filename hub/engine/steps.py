@@ -27,7 +27,7 @@ from hub.engine.playbook import (
 from hub.engine.spatial import Area
 from hub.engine.targets import Authorised, Refused, could_authorise, kind_of, select
 from hub.model.envelope import Lane, derived_id, format_time, parse_time
-from hub.model.incident import Incident, Info, MsgType
+from hub.model.incident import Incident, Info
 from hub.model.region import ClauseKind
 from hub.model.task import Task, Why
 
@@ -106,11 +106,6 @@ def run_steps(
     Without ``detail`` (the hub's hot path) skipped steps are not explained and only the
     ladders the hub must act on (a playbook's own) are listed.
     """
-    if playbook.mode == "restart" and at.incident.msgType is MsgType.UPDATE:
-        raise NotImplementedError(
-            "mode restart: cancelling the earlier round's tasks on an Update is not built yet "
-            "(issue 5 part 2, lifecycle on Update/Cancel)"
-        )
     out = Outcome()
     hold: Hold | None = None
     facts = Facts(at.incident, info, at.area)
@@ -162,7 +157,12 @@ def _issue(
     kept, refused, notes = select(spec.targets, kind, at.incident, info, at.area, detail)
     out.refused.extend((step.id, r) for r in refused)
     out.notes.extend((step.id, n) for n in notes)
-    action_zh, action_en, response = _wording(spec)
+    if isinstance(spec, TaskSpec | ResourceRequestSpec) and spec.at_most is not None:
+        if detail and len(kept) > spec.at_most:
+            reserve = ", ".join(t.code for t in kept[spec.at_most :])
+            out.notes.append((step.id, f"at_most {spec.at_most}: kept in reserve {reserve}"))
+        kept = kept[: spec.at_most]  # the rest are the reserve a decline draws on
+    action_zh, action_en, response = wording(spec)
     issued = format_time(at.reported_ms)
     due = format_time(at.reported_ms + duration_ms(spec.ack_deadline))
     tasks = []
@@ -178,7 +178,7 @@ def _issue(
             issued=issued,
             due=due,
             lane=at.lane,
-            why=_why(playbook, step.id, reasons, target, at.cause),
+            why=why_for(playbook, step.id, reasons, target, at.cause),
         )
         tasks.append(task)
         if isinstance(spec, ResourceRequestSpec):
@@ -206,13 +206,18 @@ def _prefetch(steps: list[CompiledStep], info: Info, at: Occasion, detail: bool)
 
 
 def _task_id(playbook: Playbook, step: str, target: str, at: Occasion) -> str:
+    # on_every_update and restart: each message is a new round with ids of its own, so a
+    # redelivered message plans the same ids and the store refuses them.
     if playbook.mode == "once_per_incident":
         # Thread, not message: an Update plans the same ids, so only new targets get a task.
         return derived_id(playbook.id, str(playbook.version), at.thread, step, target)
     return derived_id(playbook.id, str(playbook.version), at.thread, at.incident.key, step, target)
 
 
-def _why(playbook: Playbook, step: str, reasons: list[str], target: Authorised, cause: str) -> Why:
+def why_for(
+    playbook: Playbook, step: str, reasons: list[str], target: Authorised, cause: str
+) -> Why:
+    """The ``why`` of a task for ``target`` planned by ``step``."""
     return Why(
         playbook=playbook.id,
         version=playbook.version,
@@ -224,7 +229,8 @@ def _why(playbook: Playbook, step: str, reasons: list[str], target: Authorised, 
     )
 
 
-def _wording(spec: TaskSpec | ResourceRequestSpec | NotifySpec) -> tuple[str, str, str]:
+def wording(spec: TaskSpec | ResourceRequestSpec | NotifySpec) -> tuple[str, str, str]:
+    """A step's action in Chinese and English, and the answer it asks for."""
     if isinstance(spec, TaskSpec):
         return spec.action.zh, spec.action.en, spec.response
     if isinstance(spec, NotifySpec):

@@ -86,6 +86,14 @@ def get_hold(conn: Connection, hold_id: str) -> Hold | None:
     return None if row is None else _hold(tuple(row))
 
 
+def holds_of_request(conn: Connection, request: str) -> list[Hold]:
+    """The holds taken for one request, by depot."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM holds WHERE request = ? ORDER BY depot, id", (request,)
+    ).fetchall()
+    return [_hold(tuple(r)) for r in rows]
+
+
 def insert_hold(conn: Connection, hold: Hold) -> None:
     conn.execute(
         f"INSERT INTO holds ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

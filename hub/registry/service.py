@@ -9,20 +9,22 @@ is retried (``ConcurrentUpdate``).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from hub.bus import topics
 from hub.clock import Clock
-from hub.errors import ConcurrentUpdate, NotFound
+from hub.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound
 from hub.model.envelope import Lane, OutgoingEvent, derived_id, format_time
-from hub.model.region import Agreement, Clause
+from hub.model.region import Agreement, Clause, speaks_for
 from hub.model.resources import STOCK_EVENT_TYPES, STOCK_REFUSED, StockChanged, StockRefused
 from hub.region import Region
 from hub.registry import holds as hold_store
 from hub.registry import ledger
+from hub.registry.allocation import Plan, PlanLine, plan
 from hub.registry.catalogue import supply
-from hub.registry.depots import Depot, get_depot
+from hub.registry.depots import Depot, get_depot, list_depots
 from hub.registry.holds import Hold, HoldState
 from hub.registry.policy import Grant, Refusal, decide, terms
 from hub.store.db import Runner, Tx
@@ -53,6 +55,15 @@ class StockRequest:
 class Answer:
     hold: Hold | None
     refusal: str | None = None
+
+
+class PlanNoLongerHolds(Conflict):
+    """Stock or daily totals moved since the plan was made: one of its lines would be refused."""
+
+
+def request_key(requester: str, client_id: str) -> str:
+    """The request id a plan's holds carry: the client's id, scoped to its jurisdiction."""
+    return f"{requester}/{client_id}"
 
 
 class Registry:
@@ -147,61 +158,58 @@ class Registry:
 
     async def request(self, req: StockRequest) -> Answer:
         """Hold (and, under the auto-commit threshold, commit) stock for a partner, or refuse."""
+        return await self._db.run(lambda tx: self._request_in(tx, req))
+
+    def _request_in(self, tx: Tx, req: StockRequest) -> Answer:
         item = supply(req.item)
         hold_id = derived_id("hold", req.request, req.depot, req.item)
+        existing = hold_store.get_hold(tx.conn, hold_id)
+        if existing is not None:  # a retried request: the first answer stands
+            return Answer(existing)
+        depot = self._depot(tx, req.depot)
+        now = self._clock.now_ms()
+        found = self._terms_or_refusal(req, depot.jurisdiction)
+        if isinstance(found, str):
+            return self._refuse(tx, depot, req, Refusal(found), now)
+        t = terms(*found)
+        day = hold_store.local_day(now)
 
-        def job(tx: Tx) -> Answer:
-            existing = hold_store.get_hold(tx.conn, hold_id)
-            if existing is not None:  # a retried request: the first answer stands
-                return Answer(existing)
-            depot = self._depot(tx, req.depot)
-            now = self._clock.now_ms()
-            found = self._terms_or_refusal(req, depot.jurisdiction)
-            if isinstance(found, str):
-                return self._refuse(tx, depot, req, Refusal(found), now)
-            t = terms(*found)
-            day = hold_store.local_day(now)
-
-            def decision() -> Grant | Refusal:
-                return decide(
-                    balance=ledger.get_balance(tx.conn, req.depot, req.item),
-                    supply=item, quantity=req.quantity,
-                    owner_name=self._name(depot.jurisdiction), partner_name=self._name(req.partner),
-                    taken_today=hold_store.taken_today(
-                        tx.conn, depot.jurisdiction, req.partner, req.item, day
-                    ),
-                    t=t,
-                )  # fmt: skip
-
-            verdict = decision()
-            if isinstance(verdict, Refusal):
-                return self._refuse(tx, depot, req, verdict, now)
-            hold = Hold(
-                hold_id, req.depot, req.item, req.quantity, depot.jurisdiction, req.partner,
-                req.request, t.agreement, t.clause.id,
-                HoldState.COMMITTED if verdict.auto_commit else HoldState.HELD, day, now,
-                None if verdict.auto_commit else now + req.hold_ms, req.actor,
+        def decision() -> Grant | Refusal:
+            return decide(
+                balance=ledger.get_balance(tx.conn, req.depot, req.item),
+                supply=item, quantity=req.quantity,
+                owner_name=self._name(depot.jurisdiction), partner_name=self._name(req.partner),
+                taken_today=hold_store.taken_today(
+                    tx.conn, depot.jurisdiction, req.partner, req.item, day
+                ),
+                t=t,
             )  # fmt: skip
-            held = ledger.try_record(
-                tx.conn, hold.entry(ledger.EntryKind.HOLD, req.actor, now), min_floor=verdict.floor
-            )
-            if held is None:  # another transaction took the stock after we read it
-                again = decision()
-                if isinstance(again, Refusal):
-                    return self._refuse(tx, depot, req, again, now)
-                raise ConcurrentUpdate(f"stock of {req.item} at {req.depot} moved; retrying")
-            if not hold_store.reserve_day(tx.conn, hold, verdict.day_cap):
-                raise ConcurrentUpdate(f"{req.partner}'s daily total moved; retrying")
-            hold_store.insert_hold(tx.conn, hold)
-            done = [held]
-            if verdict.auto_commit:
-                done.append(
-                    ledger.record(tx.conn, hold.entry(ledger.EntryKind.COMMIT, "policy", now))
-                )
-            self._emit(tx, depot, done)
-            return Answer(hold)
 
-        return await self._db.run(job)
+        verdict = decision()
+        if isinstance(verdict, Refusal):
+            return self._refuse(tx, depot, req, verdict, now)
+        hold = Hold(
+            hold_id, req.depot, req.item, req.quantity, depot.jurisdiction, req.partner,
+            req.request, t.agreement, t.clause.id,
+            HoldState.COMMITTED if verdict.auto_commit else HoldState.HELD, day, now,
+            None if verdict.auto_commit else now + req.hold_ms, req.actor,
+        )  # fmt: skip
+        held = ledger.try_record(
+            tx.conn, hold.entry(ledger.EntryKind.HOLD, req.actor, now), min_floor=verdict.floor
+        )
+        if held is None:  # another transaction took the stock after we read it
+            again = decision()
+            if isinstance(again, Refusal):
+                return self._refuse(tx, depot, req, again, now)
+            raise ConcurrentUpdate(f"stock of {req.item} at {req.depot} moved; retrying")
+        if not hold_store.reserve_day(tx.conn, hold, verdict.day_cap):
+            raise ConcurrentUpdate(f"{req.partner}'s daily total moved; retrying")
+        hold_store.insert_hold(tx.conn, hold)
+        done = [held]
+        if verdict.auto_commit:
+            done.append(ledger.record(tx.conn, hold.entry(ledger.EntryKind.COMMIT, "policy", now)))
+        self._emit(tx, depot, done)
+        return Answer(hold)
 
     def _refuse(self, tx: Tx, depot: Depot, req: StockRequest, r: Refusal, now: int) -> Answer:
         payload = StockRefused(
@@ -247,3 +255,92 @@ class Registry:
             return done
 
         return await self._db.run(job)
+
+    def _plan_in(
+        self, tx: Tx, requester: str, item: str, quantity: int, lat: float, lon: float
+    ) -> Plan:
+        now = self._clock.now_ms()
+        day = hold_store.local_day(now)
+        in_force = [a for a in self._agreements.values() if a.in_force(_date(day))]
+        depots = list_depots(tx.conn)
+        owners = sorted({d.jurisdiction for d in depots})
+        return plan(
+            requester=requester, item=item, quantity=quantity, lat=lat, lon=lon, depots=depots,
+            balances={b.depot: b for b in ledger.balances(tx.conn, item=item)},
+            taken_today={
+                o: hold_store.taken_today(tx.conn, o, requester, item, day) for o in owners
+            },
+            agreements=in_force,
+            names={c: self._name(c) for c in [*owners, requester]},
+        )  # fmt: skip
+
+    async def plan(self, requester: str, item: str, quantity: int, lat: float, lon: float) -> Plan:
+        """A plan for ``requester`` (nothing changes: it is shown before it is committed)."""
+        supply(item)
+        return await self._db.run(lambda tx: self._plan_in(tx, requester, item, quantity, lat, lon))
+
+    async def commit_plan(
+        self, requester: str, client_id: str, item: str, lines: Sequence[PlanLine], actor: str
+    ) -> list[Hold]:
+        """Hold every line of a plan in one transaction, or none (``PlanNoLongerHolds`` naming
+        each line the policy now refuses). A retry with the same id and lines gets the same
+        holds; the same id with other lines is a ``Conflict``."""
+        supply(item)
+        key = request_key(requester, client_id)
+        wanted = sorted((line.depot, line.quantity) for line in lines)
+        if not wanted or len({d for d, _ in wanted}) != len(wanted):
+            raise InvalidInput("a plan needs at least one line and one line per depot")
+
+        def job(tx: Tx) -> list[Hold]:
+            existing = hold_store.holds_of_request(tx.conn, key)
+            if existing:
+                if sorted((h.depot, h.quantity) for h in existing) != wanted or any(
+                    h.item != item for h in existing
+                ):
+                    raise Conflict(f"request '{client_id}' was already committed with other lines")
+                return existing
+            held: list[Hold] = []
+            refused: list[str] = []
+            for line in lines:
+                if speaks_for(requester, self._depot(tx, line.depot).jurisdiction):
+                    raise InvalidInput(f"depot {line.depot} is {requester}'s own, not a partner's")
+                ask = StockRequest(
+                    key, line.depot, item, line.quantity, requester, line.agreement, actor,
+                    line.clause,
+                )  # fmt: skip
+                answer = self._request_in(tx, ask)
+                if answer.hold is None:
+                    refused.append(f"{line.depot}: {answer.refusal}")
+                else:
+                    held.append(answer.hold)
+            if refused:  # raising rolls back every line's hold
+                raise PlanNoLongerHolds("the plan no longer holds: " + "; ".join(refused))
+            return held
+
+        return await self._db.run(job)
+
+    async def get_hold(self, hold_id: str) -> Hold:
+        found = await self._db.run(lambda tx: hold_store.get_hold(tx.conn, hold_id))
+        if found is None:
+            raise NotFound(f"no hold '{hold_id}'")
+        return found
+
+    async def balances(
+        self, jurisdiction: str | None = None, item: str | None = None
+    ) -> list[tuple[Depot, ledger.Balance]]:
+        """Balances by depot (of depots ``jurisdiction`` speaks for, if given) and item."""
+
+        def read(tx: Tx) -> list[tuple[Depot, ledger.Balance]]:
+            depots = {
+                d.id: d
+                for d in list_depots(tx.conn)
+                if jurisdiction is None or speaks_for(jurisdiction, d.jurisdiction)
+            }
+            found = ledger.balances(tx.conn, item=item)
+            return [(depots[b.depot], b) for b in found if b.depot in depots]
+
+        return await self._db.run(read)
+
+
+def _date(day: str) -> dt.date:
+    return dt.date.fromisoformat(day)

@@ -307,7 +307,7 @@ def _variant(tmp_path: Path, region: Region, replace: list[tuple[str, str]]) -> 
     return [load_playbook(_write(tmp_path, "v.yaml", text), region=region)]
 
 
-def test_on_every_update_gives_new_ids_and_restart_is_reported_as_not_built(
+def test_on_every_update_and_restart_give_each_message_its_own_ids(
     tmp_path: Path, region: Region
 ) -> None:
     every = _variant(tmp_path, region, [("mode: once_per_incident", "mode: on_every_update")])
@@ -316,10 +316,14 @@ def test_on_every_update_gives_new_ids_and_restart_is_reported_as_not_built(
     again = _run(update, every, region, thread="310118,u-1")
     assert first.tasks and not {t.id for t in first.tasks} & {t.id for t in again.tasks}
     restart = _variant(tmp_path, region, [("mode: once_per_incident", "mode: restart")])
-    assert _run(cap("u-1"), restart, region).tasks  # an Alert starts the first round
-    failed = _run(update, restart, region, thread="310118,u-1")
-    assert failed.tasks == ()
-    assert "not built yet" in failed.failures[0][1]
+    round_one = _run(cap("u-1"), restart, region)  # an Alert starts the first round
+    round_two = _run(update, restart, region, thread="310118,u-1")
+    assert round_one.tasks and round_two.tasks and round_two.failures == ()
+    assert not {t.id for t in round_one.tasks} & {t.id for t in round_two.tasks}
+    assert {t.target for t in round_one.tasks} == {t.target for t in round_two.tasks}
+    once = _variant(tmp_path, region, [])
+    same = _run(update, once, region, thread="310118,u-1")
+    assert {t.id for t in same.tasks} == {t.id for t in _run(cap("u-1"), once, region).tasks}
 
 
 def test_steps_after_an_approval_are_held_and_reported(tmp_path: Path, region: Region) -> None:
