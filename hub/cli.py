@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 import orjson
 import typer
 
+from hub.drills.cli import app as drills_app
 from hub.engine.cli_playbooks import app as playbooks_app
 from hub.errors import HubError
 from hub.intake.credentials import create_adapter
@@ -41,6 +42,7 @@ cap_app = typer.Typer(help="CAP 1.2 tools for integrators: check a feed, convert
 app.add_typer(cap_app, name="cap")
 app.add_typer(playbooks_app, name="playbooks")
 app.add_typer(registry_app, name="registry")
+app.add_typer(drills_app, name="drills")
 
 DataOption = Annotated[
     Path | None, typer.Option("--data", help="data directory [env LIANDONG_DATA]")
