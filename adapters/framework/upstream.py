@@ -10,7 +10,6 @@ good: acknowledge it to the city, commit it) or must stay with the city to come 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import random
 import time
@@ -23,6 +22,7 @@ from adapters.framework.codec import Channel, Codec, canonical_bytes
 from adapters.framework.manifest import Retry
 from adapters.links.hub_api import HubApi, Outcome
 from adapters.links.mqtt_protocol import TaskAnswer
+from adapters.links.unreadable import unreadable_report
 from hub.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 __all__ = ["Result", "Upstream"]
 
 HUB_RETRY = Retry(attempts=100, initial_s=0.2, max_s=5.0)
-UNREADABLE_KEPT_BYTES = 64 * 1024  # what the hub keeps of a refused message
 UNREADABLE_PATIENCE_S = 10.0
 
 
@@ -103,14 +102,8 @@ class Upstream:
     async def _keep_unreadable(self, raw: bytes, channel: Channel, reason: str) -> None:
         """Hand what the codec refused to the hub's dead-letter store (a few tries; the
         message is settled either way, so a hub that stays away costs a log line)."""
-        report = {
-            "channel": channel,
-            "codec": self.codec.kind,
-            "media_type": getattr(self.codec, "content_type", None),
-            "reason": reason[:2000],
-            "size": len(raw),
-            "payload_base64": base64.b64encode(raw[:UNREADABLE_KEPT_BYTES]).decode("ascii"),
-        }
+        media_type = getattr(self.codec, "content_type", None)
+        report = unreadable_report(channel, self.codec.kind, media_type, raw, reason)
 
         async def call() -> Outcome:
             return await self.api.report_unreadable(self._token, report)

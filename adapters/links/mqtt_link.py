@@ -65,6 +65,7 @@ from adapters.links.mqtt_protocol import (
     topic,
 )
 from adapters.links.mqtt_refusals import BrokerLogWatcher, Refusal
+from adapters.links.unreadable import unreadable_report
 from adapters.transports.mqtt import (
     NO_MATCHING_SUBSCRIBERS,
     Delivery,
@@ -185,6 +186,7 @@ class MqttLink:
         self._heard: dict[str, float] = {}  # when a city's last answer came
         self._polls_failing: set[str] = set()
         self._missing_route_logged = False
+        self._kept: set[asyncio.Task[Outcome]] = set()  # unreadable messages being handed over
 
     async def run(self) -> None:
         """Until cancelled: the MQTT session (reconnecting) and the broker log watcher."""
@@ -264,10 +266,21 @@ class MqttLink:
         except (ValidationError, InvalidInput) as exc:
             log.warning("unreadable message on '%s': %s", delivery.topic, exc)
             self.stats["answers_unreadable" if answers else "incidents_unreadable"] += 1
+            channel = "answers" if answers else "incidents"
+            self._keep(address.jurisdiction, channel, delivery.payload, str(exc))
             return None
         if isinstance(found, TaskAnswer):
             return b"", found
         return orjson.dumps(found.model_dump(mode="json", exclude_none=True)), None
+
+    def _keep(self, code: str, channel: str, raw: bytes, reason: str) -> None:
+        """Hand what could not be read to the hub's dead-letter store, in the background."""
+        kind = self.config.codec.kind if self.config.codec else "canonical-json"
+        media = getattr(self.config.codec, "content_type", "application/json")
+        report = unreadable_report(channel, kind, media, raw, reason)
+        task = asyncio.create_task(self.api.report_unreadable(self.config.tokens[code], report))
+        self._kept.add(task)
+        task.add_done_callback(self._kept.discard)
 
     async def _lane(self, lane: asyncio.Queue[_Work], acks: _InOrder) -> None:
         while True:

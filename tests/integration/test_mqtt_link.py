@@ -20,6 +20,7 @@ import httpx
 import orjson
 import pytest
 
+from adapters.framework.codec import DialectCodec
 from adapters.links.mqtt_city import CityClient
 from adapters.links.mqtt_link import LinkConfig, MqttLink
 from adapters.links.mqtt_protocol import topic
@@ -38,6 +39,7 @@ from tests.integration.hubproc import HubProcess, add_adapters
 
 QINGPU, WUJIANG, JIASHAN, SUZHOU, JIAXING = "310118", "320509", "330421", "320500", "330400"
 CODES = (QINGPU, WUJIANG, JIASHAN, SUZHOU, JIAXING)
+EXAMPLES = Path(__file__).resolve().parents[2] / "adapters" / "codecs" / "examples"
 FAST = Backoff(initial_s=0.05, max_s=1.0)
 LIANDONG = [sys.executable, "-c", "from hub.cli import main; main()"]
 
@@ -206,6 +208,38 @@ async def test_an_incident_over_mqtt_reaches_the_hub_and_its_tasks_reach_the_nei
     assert link.stats["incidents_forwarded"] == 1
     assert link.stats["answers_forwarded"] >= 2
     assert link.city_status == {QINGPU: "online", WUJIANG: "online", JIASHAN: "online"}
+
+
+async def test_a_dialect_message_the_link_cannot_read_is_kept_by_the_hub(stack: Stack) -> None:
+    """Qingpu speaks its pinyin JSON dialect over MQTT: a message its codec refuses is settled
+    (not redelivered forever) and handed to the hub's dead-letter store with the reason; the
+    messages before and after reach the hub."""
+    codec = DialectCodec(EXAMPLES / "qingpu.yaml")
+    native = (EXAMPLES / "qingpu_incident.json").read_bytes()
+    link = await stack.start_link(serve=(QINGPU,), codec=codec)
+    qingpu = await stack.run_city(stack.city(QINGPU))
+    broken = native.replace(b'"zhuangtai": 1', b'"zhuangtai": 9')
+    assert broken != native
+    for body in (native, broken, native.replace(b"QP-20260701-0042", b"QP-20260701-0043")):
+        assert await qingpu.report(body) == 0
+
+    def kept() -> list[dict[str, Any]]:
+        conn = sqlite3.connect(f"file:{stack.hub.database_path}?mode=ro", uri=True, timeout=10)
+        try:
+            rows = conn.execute(
+                "SELECT value FROM log WHERE topic = 'liandong.deadletter.v1'"
+            ).fetchall()
+        finally:
+            conn.close()
+        return [orjson.loads(value)["data"] for (value,) in rows]
+
+    await stack.until(kept, "the refused message reached the dead-letter store", 15)
+    for identifier in ("QP-20260701-0042", "QP-20260701-0043"):
+        await stack.until(lambda i=identifier: stack.incident_stored(i), f"{identifier} stored")
+    (letter,) = kept()
+    assert letter["payload"] == broken.decode() and "zhuangtai" in letter["reason"]
+    assert letter["topic"] == "adapter dialect codec, incidents"
+    assert link.stats["incidents_unreadable"] == 1 and link.stats["incidents_forwarded"] == 2
 
 
 async def test_a_city_that_drops_off_is_marked_offline_by_its_last_will(stack: Stack) -> None:
