@@ -135,6 +135,62 @@ def parse(data: bytes) -> tuple[Node, Any]:
     return node, node.getroottree().docinfo
 
 
+DOCTYPE_FORMS = tuple("<!DOCTYPE".encode(codec) for codec in ("utf-8", "utf-16-le", "utf-16-be"))
+DTD_REFUSED = "DTDs are not accepted (no DOCTYPE, entity declarations or external references)"
+
+
+def parse_untrusted(
+    data: bytes, max_bytes: int, *, error: type[CapError] = CapError, kind: str = "CAP"
+) -> Node:
+    """Untrusted XML bytes → the root element, or ``error`` naming the problem: not bytes,
+    oversize, empty, any DTD (found by a scan before parsing and by the parser), not XML.
+    Shared by every XML codec (CAP, EDXL-DE) so hostile input meets the same refusals."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise error(f"{kind} input must be bytes, not {type(data).__name__}")
+    size = data.nbytes if isinstance(data, memoryview) else len(data)
+    if size > max_bytes:
+        raise error(f"message is {size} bytes; the limit is {max_bytes} bytes")
+    data = bytes(data)
+    if not data.strip():
+        raise error("empty body: not XML")
+    doctype_at = doctype_in_prolog(data)
+    if doctype_at >= 0:
+        raise error(DTD_REFUSED, line=data.count(b"\n", 0, doctype_at) + 1)
+    try:
+        root, docinfo = parse(data)
+    except CapError as exc:
+        if any(form in data for form in DOCTYPE_FORMS):
+            raise error(DTD_REFUSED) from None
+        if isinstance(exc, error):
+            raise
+        raise error(exc.problem, line=exc.line, element=exc.element) from None
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise error(DTD_REFUSED)
+    return root
+
+
+def doctype_in_prolog(data: bytes) -> int:
+    """Where a DOCTYPE starts before the root element, or -1 (a scan before any parsing)."""
+    i = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    n = len(data)
+    while i < n:
+        if data[i] in b" \t\r\n":
+            i += 1
+        elif data.startswith(b"<?", i):
+            end = data.find(b"?>", i + 2)
+            if end < 0:
+                return -1
+            i = end + 2
+        elif data.startswith(b"<!--", i):
+            end = data.find(b"-->", i + 4)
+            if end < 0:
+                return -1
+            i = end + 3
+        else:
+            return i if data.startswith(b"<!DOCTYPE", i) else -1
+    return -1
+
+
 def serialise(root: Node) -> bytes:
     """An element tree → UTF-8 XML bytes with an XML declaration, indented."""
     out = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

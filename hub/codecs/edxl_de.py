@@ -28,8 +28,7 @@ all (so no entity expansion, no external entities), no network or file access.
 
 from __future__ import annotations
 
-from hub.codecs.cap import DOCTYPE_FORMS, DTD_REFUSED, doctype_in_prolog
-from hub.codecs.cap_xml import CapError, Node, local_name, namespace, parse
+from hub.codecs.cap_xml import Node, local_name, namespace, parse_untrusted
 from hub.codecs.edxl_de_mapping import EdxlError, Reader
 from hub.codecs.edxl_de_model import (
     DE10,
@@ -77,7 +76,7 @@ def decode_edxl_de(data: bytes, *, max_bytes: int = MAX_BYTES) -> Distribution:
     XML, oversize, a DTD, an unknown namespace or root, a structure the standard does not
     allow, a CAP alert that does not decode, or a CAP status that disagrees with the envelope.
     """
-    root = _parse_untrusted(data, max_bytes)
+    root = parse_untrusted(data, max_bytes, error=EdxlError, kind="EDXL-DE")
     version = _version(root)
     return Reader(version, max_bytes).read(root)
 
@@ -96,30 +95,6 @@ def looks_like_edxl_de(data: bytes) -> bool:
     the first kilobytes; ``decode_edxl_de`` is the real check)."""
     head = data[:4096].lower()
     return b"edxldistribution" in head and b"urn:oasis:names:tc:emergency:edxl:de:" in head
-
-
-def _parse_untrusted(data: bytes, max_bytes: int) -> Node:
-    """The CAP codec's refusals of hostile XML, before and after the hardened parser."""
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise EdxlError(f"EDXL-DE input must be bytes, not {type(data).__name__}")
-    size = data.nbytes if isinstance(data, memoryview) else len(data)
-    if size > max_bytes:
-        raise EdxlError(f"message is {size} bytes; the limit is {max_bytes} bytes")
-    data = bytes(data)
-    if not data.strip():
-        raise EdxlError("empty body: not XML")
-    doctype_at = doctype_in_prolog(data)
-    if doctype_at >= 0:
-        raise EdxlError(DTD_REFUSED, line=data.count(b"\n", 0, doctype_at) + 1)
-    try:
-        root, docinfo = parse(data)
-    except CapError as exc:
-        if any(form in data for form in DOCTYPE_FORMS):
-            raise EdxlError(DTD_REFUSED) from None
-        raise EdxlError(exc.problem, line=exc.line, element=exc.element) from None
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise EdxlError(DTD_REFUSED)
-    return root
 
 
 def _version(root: Node) -> str:
