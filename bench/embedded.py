@@ -28,7 +28,6 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,7 @@ from typing import Any
 import orjson
 
 from bench import loadgen
-from bench.loadgen import LoadResult, Server, percentile
+from bench.loadgen import LoadResult, Server, median_of, percentile
 
 INCIDENTS_TOPIC = "liandong.incidents.v1"
 TASKS_TOPIC = "liandong.tasks.v1"
@@ -522,11 +521,6 @@ _MEDIANS = (
 )
 
 
-def _median(values: Sequence[Any]) -> float | None:
-    numbers = [float(v) for v in values if v is not None]
-    return round(statistics.median(numbers), 3) if numbers else None
-
-
 def run(quick: bool = False) -> dict[str, Any]:
     """Run the benchmark; returns its figures (medians over the runs, and every run's own)."""
     plan = QUICK if quick else FULL
@@ -545,7 +539,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         shutil.rmtree(workdir, ignore_errors=True)
     out: dict[str, Any] = {"benchmark": "embedded"}
     for key in _MEDIANS:
-        out[key] = _median([r[key] for r in runs])
+        out[key] = median_of([r[key] for r in runs])
     out.update(
         {
             "lost": sum(r["lost"] for r in runs),

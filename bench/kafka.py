@@ -59,7 +59,6 @@ import asyncio
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import time
 from collections import Counter
@@ -85,7 +84,7 @@ from bench.embedded import (
 )
 from bench.kafka_infra import Tansu, fresh_database, temp_dir
 from bench.kafka_peers import BASELINE_TARGETS, Peer, Seen, TaskReader
-from bench.loadgen import LoadResult, Server, percentile
+from bench.loadgen import LoadResult, Server, median_of, percentile
 
 INCIDENTS_TOPIC = "liandong.incidents.v1"
 TASKS_TOPIC = "liandong.tasks.v1"
@@ -731,11 +730,6 @@ _MEDIANS = (
 )
 
 
-def _median(values: Sequence[Any]) -> float | None:
-    numbers = [float(v) for v in values if v is not None]
-    return round(statistics.median(numbers), 3) if numbers else None
-
-
 def run(quick: bool = False) -> dict[str, Any]:
     """Run the benchmark; returns its figures (medians over the runs, and every run's own)."""
     plan = QUICK if quick else FULL
@@ -751,7 +745,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         shutil.rmtree(workdir, ignore_errors=True)
     out: dict[str, Any] = {"benchmark": "kafka"}
     for key in _MEDIANS:
-        out[key] = _median([r[key] for r in runs])
+        out[key] = median_of([r[key] for r in runs])
     ratio, p99_ratio = out["ratio"], out["p99_ratio"]
     out.update(
         {

@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -384,6 +385,12 @@ def serve_baseline(port: int) -> None:
 
     config = uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", access_log=False)
     uvicorn.Server(config).run()
+
+
+def median_of(values: Sequence[Any]) -> float | None:
+    """The median of the values that are not None (3 decimals), or None if there are none."""
+    numbers = [float(v) for v in values if v is not None]
+    return round(statistics.median(numbers), 3) if numbers else None
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -33,8 +33,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,6 +48,7 @@ import orjson
 
 from adapters.transports.mqtt import MqttEndpoint, connect
 from adapters.transports.mqtt_broker import LocalBroker
+from bench.loadgen import free_port, median_of
 
 HOST = "127.0.0.1"
 CITY = "310118"
@@ -79,18 +78,6 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     low = int(pos)
     high = min(low + 1, len(ordered) - 1)
     return round(ordered[low] + (ordered[high] - ordered[low]) * (pos - low), 3)
-
-
-def _median(values: Sequence[float | None]) -> float | None:
-    numbers = [v for v in values if v is not None]
-    return round(statistics.median(numbers), 3) if numbers else None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def incident(identifier: str) -> bytes:
@@ -156,7 +143,7 @@ def _env() -> dict[str, str]:
 
 
 def start_hub(data: Path) -> tuple[Process, str]:
-    port = _free_port()
+    port = free_port()
     argv = [sys.executable, "-c", "from hub.cli import main; main()", "run", "--no-demo"]
     argv += ["--data", str(data), "--host", HOST, "--port", str(port)]
     hub = Process(argv, data.parent / "hub.log", _env())
@@ -435,7 +422,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         shutil.rmtree(workdir, ignore_errors=True)
     out: dict[str, Any] = {"benchmark": "mqtt"}
     for key in _MEDIANS:
-        out[key] = _median([r[key] for r in runs])
+        out[key] = median_of([r[key] for r in runs])
     out.update(
         {
             "lost": sum(r["lost"] for r in runs),
