@@ -867,7 +867,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     (``ALTER SYSTEM``) and crash the server, which must not touch the machine's shared one."""
     bin_dir = _bin_dir()
     if bin_dir is None:
-        pytest.skip("PostgreSQL binaries (initdb) are not installed")
+        pytest.fail("PostgreSQL is not installed: apt-get install postgresql (scripts/test does)")
     cluster = PrivatePostgres(bin_dir)
     try:
         cluster.start()
