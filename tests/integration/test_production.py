@@ -239,6 +239,15 @@ async def resend_sample(stream: Stream, identifiers: Sequence[str], port: int) -
     return wrong
 
 
+async def check_resends(stream: Stream, suspects: set[str], sent: Sequence[str], port: int) -> int:
+    """Resend the ``suspects`` and a sample of the rest: each must be answered as the first
+    time (same receipt). Returns how many were resent."""
+    sample = sorted(suspects | set(list(sent)[::RESEND_SAMPLE_EVERY]))
+    wrong = await resend_sample(stream, sample, port)
+    assert not wrong, f"{len(wrong)} resends answered differently, e.g. {wrong[:5]}"
+    return len(sample)
+
+
 # -- PostgreSQL, read by the test beside the hubs ----------------------------------------------
 @contextlib.asynccontextmanager
 async def pg(url: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -644,11 +653,9 @@ async def test_sigkill_one_of_two_hubs_during_10000_incidents(
     assert not stream.bad_server_errors, stream.bad_server_errors[:5]
     assert len(stream.receipts) == HA_INCIDENTS
     assert kill["owned"], "the victim owned no partition when it was killed"
-    sample = sorted(
-        stream.failed_over | stream.duplicate_first | set(list(sent)[::RESEND_SAMPLE_EVERY])
+    resent = await check_resends(
+        stream, stream.failed_over | stream.duplicate_first, list(sent), survivor.port
     )
-    wrong = await resend_sample(stream, sample, survivor.port)
-    assert not wrong, f"{len(wrong)} resends answered differently, e.g. {wrong[:5]}"
 
     want_tasks = expected_task_count(sent, shapes)
     settle_s = await wait_settled(postgres_url, kafka_broker, want_tasks)
@@ -685,7 +692,7 @@ async def test_sigkill_one_of_two_hubs_during_10000_incidents(
         f"  requests without an answer: {stream.unreachable}; failed over: "
         f"{len(stream.failed_over)}, of which answered as duplicates (committed by the dead hub, "
         f"answer lost): {len(stream.failed_over & stream.duplicate_first)}; 5xx: "
-        f"{dict(stream.server_errors)}; resent sample {len(sample)} ok"
+        f"{dict(stream.server_errors)}; resent sample {resent} ok"
     )
     print(
         f"  after the kill on the victim's partitions: {len(taken_over)} incidents "
@@ -1011,12 +1018,9 @@ async def test_commits_with_unknown_outcome_are_reconciled_by_id(
     )
     assert not stream.refused, f"{len(stream.refused)} refused, e.g. {stream.refused[:5]}"
     assert len(stream.receipts) == UNKNOWN_INCIDENTS
-    sample = sorted(
-        stream.duplicate_first | stream.retried | set(list(sent)[::RESEND_SAMPLE_EVERY])
+    resent = await check_resends(
+        stream, stream.duplicate_first | stream.retried, list(sent), stream.ports[0]
     )
-    wrong = await resend_sample(stream, sample, stream.ports[0])
-    assert not wrong, f"{len(wrong)} resends answered differently, e.g. {wrong[:5]}"
-
     settle_s = await wait_settled(private_database, kafka_broker, expected_task_count(sent, shapes))
     store = await check_store(private_database, sent, set(stream.receipts), shapes)
     on_broker = await check_topics(kafka_broker, run, store)
@@ -1036,7 +1040,7 @@ async def test_commits_with_unknown_outcome_are_reconciled_by_id(
         f"  first answer '202 duplicate' (the hub's retry found its own lost commit): "
         f"{len(stream.duplicate_first)}; incidents that needed a resend: {len(stream.retried)}; "
         f"5xx: {dict(stream.server_errors)} {dict(stream.unavailable)}; "
-        f"resent sample {len(sample)} ok; settled {settle_s:.1f} s after the stream"
+        f"resent sample {resent} ok; settled {settle_s:.1f} s after the stream"
     )
     print(
         f"  stored: {store['incidents']} incidents, {store['tasks']} tasks (each once); on the "
@@ -1100,12 +1104,9 @@ async def test_database_crash_mid_stream_is_ridden_out(
         f"down, e.g. {stream.bad_server_errors[:2]}"
     )
     assert len(stream.receipts) == DB_CRASH_INCIDENTS
-    sample = sorted(
-        stream.duplicate_first | stream.retried | set(list(sent)[::RESEND_SAMPLE_EVERY])
+    await check_resends(
+        stream, stream.duplicate_first | stream.retried, list(sent), stream.ports[0]
     )
-    wrong = await resend_sample(stream, sample, stream.ports[0])
-    assert not wrong, f"{len(wrong)} resends answered differently, e.g. {wrong[:5]}"
-
     settle_s = await wait_settled(private_database, kafka_broker, expected_task_count(sent, shapes))
     store = await check_store(private_database, sent, set(stream.receipts), shapes)
     on_broker = await check_topics(kafka_broker, run, store)
