@@ -36,7 +36,7 @@ def build(settings: Settings, clock: Clock, instance: str) -> Backends:
     if settings.database.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         from hub.store.postgres import PostgresDatabase
 
-        db: Any = PostgresDatabase(settings.database)
+        db: Any = PostgresDatabase(settings.database, writers=settings.pg_writers)
     else:
         db = Database(settings.database_path, settings.sqlite_synchronous)
     if settings.bus == "embedded":

@@ -69,7 +69,7 @@ def run_job(settings: Settings, job: Callable[[Connection], T]) -> T:
         from hub.store.postgres import PostgresDatabase
 
         async def on_postgres() -> T:
-            db = PostgresDatabase(settings.database, pool_size=1)
+            db = PostgresDatabase(settings.database, writers=1)
             await db.start()
             try:
                 return await db.run(lambda tx: job(tx.conn))

@@ -26,6 +26,7 @@ class Settings:
     log_level: str = "INFO"
     max_body_bytes: int = 1_048_576
     engine_workers: int = 1
+    pg_writers: int = 2
     kafka_fetch_max_wait_ms: int = 100
     kafka_linger_ms: int = 2
     kafka_session_timeout_ms: int = 10_000
@@ -54,6 +55,10 @@ class Settings:
             raise InvalidInput(
                 f"LIANDONG_ENGINE_WORKERS={self.engine_workers}: expected 0 (plan in the hub's "
                 "own process) to 16"
+            )
+        if not 1 <= self.pg_writers <= 16:
+            raise InvalidInput(
+                f"LIANDONG_PG_WRITERS={self.pg_writers}: expected 1 to 16 writer connections"
             )
         if not self.playbooks.is_dir():
             raise InvalidInput(f"LIANDONG_PLAYBOOKS={self.playbooks}: no such directory")
@@ -85,6 +90,7 @@ def from_env(env: dict[str, str] | None = None, **overrides: object) -> Settings
         ("LIANDONG_KAFKA_FETCH_MAX_WAIT_MS", "kafka_fetch_max_wait_ms"),
         ("LIANDONG_KAFKA_LINGER_MS", "kafka_linger_ms"),
         ("LIANDONG_KAFKA_SESSION_TIMEOUT_MS", "kafka_session_timeout_ms"),
+        ("LIANDONG_PG_WRITERS", "pg_writers"),
     ):
         if variable in env:
             values[field_name] = int(env[variable])

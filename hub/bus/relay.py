@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -49,6 +50,7 @@ class OutboxRelay:
         batch: int = 500,
         idle_poll_s: float = 0.05,
         retention_ms: int = 3_600_000,
+        forget_every_s: float = 10.0,
     ) -> None:
         self._db = db
         self._bus = bus
@@ -57,6 +59,8 @@ class OutboxRelay:
         self._batch = batch
         self._idle_poll_s = idle_poll_s
         self._retention_ms = retention_ms
+        self._forget_every_s = forget_every_s
+        self._forgot_at = float("-inf")
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._high: dict[tuple[str, int], int] = {}
@@ -99,7 +103,11 @@ class OutboxRelay:
         """Publish one batch of unsent rows; returns how many were published."""
         rows = await self._db.run(self._unsent)
         if not rows:
-            await self._db.run(self._forget_old)
+            # Old sent rows go when idle, now and then: a poll costs one transaction, not two.
+            now = time.monotonic()
+            if now - self._forgot_at >= self._forget_every_s:
+                self._forgot_at = now
+                await self._db.run(self._forget_old)
             return 0
         records = await self._bus.publish([Outgoing(t, k, v) for _, t, k, v in rows])
         ids = [row[0] for row in rows]

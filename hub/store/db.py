@@ -56,7 +56,9 @@ class Runner(Protocol):
 
 
 @dataclass(slots=True)
-class _Job:
+class Job:
+    """A job queued for a writer thread, and what it gave once its batch committed."""
+
     fn: Callable[[Tx], Any]
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
@@ -113,7 +115,7 @@ class Database:
             raise Unavailable("the database is not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Job(fn, future, loop))
+        self._queue.put(Job(fn, future, loop))
         return await future
 
     def _connect(self) -> sqlite3.Connection:
@@ -138,7 +140,7 @@ class Database:
                 first = self._queue.get()
                 if first is _STOP:
                     return
-                batch: list[_Job] = [first]
+                batch: list[Job] = [first]
                 stop = False
                 while len(batch) < _MAX_BATCH:
                     try:
@@ -155,7 +157,7 @@ class Database:
         finally:
             conn.close()
 
-    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[Job]) -> None:
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in batch:
@@ -183,15 +185,20 @@ class Database:
             for job in batch:
                 job.error = Unavailable(f"database commit failed: {exc}")
                 job.after = []
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
-        for job in batch:
-            by_loop.setdefault(job.loop, []).append(job)
-        for loop, jobs in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # loop already closed: nobody waits
-                loop.call_soon_threadsafe(_settle, jobs)
+        hand_back(batch)
 
 
-def _settle(jobs: list[_Job]) -> None:
+def hand_back(batch: list[Job]) -> None:
+    """From a writer thread: settle each job on its own event loop (after-commit hooks first)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Job]] = {}
+    for job in batch:
+        by_loop.setdefault(job.loop, []).append(job)
+    for loop, jobs in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # loop already closed: nobody waits
+            loop.call_soon_threadsafe(_settle, jobs)
+
+
+def _settle(jobs: list[Job]) -> None:
     for job in jobs:
         for callback in job.after:
             callback()
