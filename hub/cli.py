@@ -28,6 +28,8 @@ from hub.settings import Settings, from_env
 from hub.store.adapters import list_adapters
 from hub.store.db import connect_direct
 from hub.store.sql import Connection
+from hub.users_cli import app as users_app
+from hub.users_cli import seed_demo as seed_demo_users
 
 app = typer.Typer(
     help="Liandong 联动: cross-jurisdiction emergency coordination hub.", no_args_is_help=True
@@ -43,6 +45,7 @@ app.add_typer(cap_app, name="cap")
 app.add_typer(playbooks_app, name="playbooks")
 app.add_typer(registry_app, name="registry")
 app.add_typer(drills_app, name="drills")
+app.add_typer(users_app, name="users")
 
 DataOption = Annotated[
     Path | None, typer.Option("--data", help="data directory [env LIANDONG_DATA]")
@@ -302,6 +305,12 @@ def run(
             help="seed demo adapters and play the demo scenario (default on first run)",
         ),
     ] = None,
+    adapters: Annotated[
+        str | None,
+        typer.Option(
+            help="adapter ids to run inside the hub, e.g. suzhou,nantong [env LIANDONG_ADAPTERS]"
+        ),
+    ] = None,
 ) -> None:
     """Run the hub (embedded bus and SQLite: no external server)."""
     import uvicorn
@@ -316,8 +325,13 @@ def run(
     try:
         settings.check()
         tokens_file = seed_demo(settings) if play_demo else None
+        url = f"http://{settings.host}:{settings.port}/"
+        signin = seed_demo_users(settings, url) if play_demo else []
         factory = importlib.import_module("hub.console.app")  # nothing imports the console
         web = factory.create_app(settings)
+        from hub.inprocess import HubServer, adapter_ids, load_adapters, loopback_url
+
+        inside = load_adapters(adapter_ids(adapters), loopback_url(settings.host, settings.port))
     except HubError as exc:
         _fail(str(exc))
     url = f"http://{settings.host}:{settings.port}/"
@@ -331,7 +345,7 @@ def run(
         access_log=False,
         timeout_keep_alive=75,
     )
-    server = uvicorn.Server(config)
+    server = HubServer(config, inside)  # uvicorn's, with the in-process adapters (if any)
     from hub.engine.workers import settle_heap
 
     async def main() -> None:
@@ -344,6 +358,8 @@ def run(
         settle_heap()
         typer.echo(f"Liandong 联动 hub running at {url}  (data: {settings.data.resolve()})")
         typer.echo(f"  health: {url}healthz   metrics: {url}metrics   stop: Ctrl-C")
+        for line in signin:
+            typer.echo(line)
         simulator = None
         if tokens_file is not None:
             typer.echo(

@@ -25,6 +25,13 @@ from ruamel.yaml import YAML
 
 from adapters.links.mqtt_protocol import TaskAnswer
 from hub.bus import topics
+from hub.model.approvals import (
+    APPROVAL_DECIDED_TYPES,
+    APPROVAL_REQUESTED,
+    ApprovalDecided,
+    ApprovalRequested,
+    OnExpiry,
+)
 from hub.model.envelope import derived_id
 from hub.model.events import (
     EVENT_TYPES,
@@ -38,7 +45,16 @@ from hub.model.events import (
     make_event,
 )
 from hub.model.incident import Incident
-from hub.model.resources import STOCK_EVENT_TYPES, STOCK_REFUSED, StockChanged, StockRefused
+from hub.model.resources import (
+    RESOURCE_LINE_MOVED,
+    STOCK_EVENT_TYPES,
+    STOCK_LOW,
+    STOCK_REFUSED,
+    ResourceLineMoved,
+    StockChanged,
+    StockLow,
+    StockRefused,
+)
 from hub.model.task import Task, TaskState, Why
 from hub.region import load_region
 from tests.factories import cap
@@ -370,6 +386,16 @@ def _events() -> list[bytes]:
         agreement="yrd-demo-zone-emergency-linkage",
         clause="5",
     )
+    payloads[STOCK_LOW] = StockLow(
+        entry=8, depot="330421-dep-1", jurisdiction="330421", item="sandbag", free=890,
+        minimum=900, at="2026-07-01T00:31:00.000Z",
+    )  # fmt: skip
+    payloads[RESOURCE_LINE_MOVED] = ResourceLineMoved(
+        request="req-3", line=1, hold="h-1", depot="330421-dep-1", item="sandbag", quantity=300,
+        requester="310118", owner="330421", previous="requisitioned", state="committed",
+        answered=250, committed=200, message="CommitResource", actor="jiashan",
+        at="2026-07-01T00:31:00.000Z",
+    )  # fmt: skip
     for state in TaskState:
         if state is not TaskState.ISSUED:
             payloads[f"task.{state.value}"] = TaskUpdated(
@@ -382,6 +408,32 @@ def _events() -> list[bytes]:
                 reason="because" if state is TaskState.DECLINED else None,
                 at="2026-07-01T00:31:00.000Z",
             )
+    approval = derived_id("infectious-disease-joint-control", "1", thread, "approve", "approval")
+    payloads[APPROVAL_REQUESTED] = ApprovalRequested(
+        approval=approval,
+        incident=thread,
+        playbook="infectious-disease-joint-control",
+        version=1,
+        step="coordinator-approves-passes",
+        approver="regional_coordinator",
+        question_zh="是否启动跨界通行证互认？",
+        question_en="Start mutual recognition of cross-border passes?",
+        expires="2026-07-01T02:30:00.500Z",
+        on_expiry=OnExpiry.CANCEL,
+        tasks=[task],
+    )
+    for state, event_type in APPROVAL_DECIDED_TYPES.items():
+        payloads[event_type] = ApprovalDecided(
+            approval=approval,
+            incident=thread,
+            playbook="infectious-disease-joint-control",
+            step="coordinator-approves-passes",
+            state=state,
+            by="coordinator-wang",
+            reason="not needed" if state.value == "rejected" else None,
+            at="2026-07-01T00:40:00.000Z",
+            issued=[task.id] if state.value == "approved" else [],
+        )
     assert set(payloads) == set(EVENT_TYPES)
     return [
         make_event(

@@ -68,6 +68,8 @@ class Dialect:
         self._sections = sections
         self._incident = sections["incident"]
         self._datum = datum
+        # what Incident.model_validate calls, without its Python frame and keyword handling
+        self._validate_incident = Incident.__pydantic_validator__.validate_python
 
     @classmethod
     def load(cls, path: str | Path) -> Dialect:
@@ -125,9 +127,10 @@ class Dialect:
         except Failure as exc:
             raise DialectError(f"{self.name}: {exc}", path=exc.native) from None
         try:
-            return Incident.model_validate(canonical)
+            incident: Incident = self._validate_incident(canonical)
         except ValidationError as exc:
             raise self._invalid(exc, self._incident, "CAP") from None
+        return incident
 
     def encode_incident(self, incident: Incident, *, allow_loss: bool = False) -> bytes:
         """The canonical incident → the city's message. Unless ``allow_loss``, anything the

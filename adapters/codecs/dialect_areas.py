@@ -7,8 +7,17 @@ from collections.abc import Callable
 from typing import Any
 
 from adapters.codecs import geo
-from adapters.codecs.dialect_leaf import Context, Failure, Leaf, Problem, Writes, always
-from adapters.codecs.dialect_paths import MISSING, Target, getter, setter
+from adapters.codecs.dialect_leaf import (
+    Context,
+    Failure,
+    Inline,
+    Leaf,
+    Problem,
+    Writes,
+    always,
+    quick,
+)
+from adapters.codecs.dialect_paths import MISSING, Target, getter, parse_path, setter
 from adapters.codecs.dialect_spec import Rule
 from hub.model.incident import parse_circle, parse_polygon
 
@@ -21,6 +30,7 @@ def circle(ctx: Context, target: Target, rule: Rule, compile_rule: Compile) -> L
         raise Problem(f"{target.name} takes 'point', or 'lat' and 'lon', and a 'radius'")
     _no_extras(rule, ("table", "time", "unit", "value_name", "points", "default"))
     radius = _radius(ctx, target, rule.radius, compile_rule)
+    radius_of = quick(radius) if radius else None
     label = f"{ctx.label} {target.name}"
     order, form, optional = ctx.order, ctx.form, rule.optional
     if rule.point is not None:
@@ -72,7 +82,7 @@ def circle(ctx: Context, target: Target, rule: Rule, compile_rule: Compile) -> L
             if optional:
                 return MISSING
             raise Failure(native, label, "missing, and the mapping requires it")
-        size = radius.decode(doc) if radius else 0.0
+        size = radius_of(doc) if radius_of else 0.0
         try:
             return geo.circle_text(point[0], point[1], 0.0 if size is MISSING else size)
         except ValueError as exc:
@@ -104,6 +114,15 @@ def polygon(ctx: Context, target: Target, rule: Rule) -> Leaf:
     _no_extras(rule, ("table", "time", "unit", "value_name", "radius", "default"))
     native, label, order, form = rule.points, f"{ctx.label} {target.name}", ctx.order, ctx.form
     get, put, optional = getter(native), setter(native), rule.optional
+    segments = parse_path(native)
+    inline = None
+    if len(segments) <= 3 and all(index is None for _, index in segments):
+
+        def ring_text(raw: Any) -> str:
+            return geo.ring_text(raw, order)
+
+        keys = tuple(key for key, _ in segments)
+        inline = Inline(keys, convert=ring_text, absent_is_missing=optional)
 
     def decode(doc: dict[str, Any]) -> Any:
         try:
@@ -119,7 +138,7 @@ def polygon(ctx: Context, target: Target, rule: Rule) -> Leaf:
     def encode(value: Any, writes: Writes) -> None:
         writes.want(native, put, geo.native_ring(parse_polygon(value), order, form), None, label)
 
-    return Leaf(target, native, decode, encode, always)
+    return Leaf(target, native, decode, encode, always, inline=inline)
 
 
 def _no_extras(rule: Rule, attrs: tuple[str, ...]) -> None:

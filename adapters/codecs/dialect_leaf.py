@@ -100,6 +100,26 @@ def _settle(native: str, wants: list[tuple[Any, Codes | None, str]]) -> Any:
     raise ValueError(f"native field '{native}': no code gives {' and '.join(w for _, w in tables)}")
 
 
+@dataclass(frozen=True)
+class Inline:
+    """How the generated decoder reads a rule in line, without calling its ``decode``: the
+    value at a path of object keys, then a code lookup (text and numeric codes → canonical
+    text), or a conversion (``many``: of each item), or neither (text as it is). Anything else
+    (absent, another type, a value the conversion refuses) goes to the rule's ``decode``, which
+    gives the default or says what is wrong; except that an absent value of an optional rule
+    without a default (``absent_is_missing``) is MISSING at once."""
+
+    keys: tuple[str, ...]
+    lookup: dict[Any, str] | None = None
+    convert: Callable[[Any], Any] | None = None
+    many: bool = False
+    absent_is_missing: bool = False
+
+
+CONVERT_ERRORS = (ValueError, TypeError, OverflowError, OSError)
+"""What a rule's conversion raises for a value it refuses (its ``decode`` names the field)."""
+
+
 @dataclass
 class Leaf:
     """A compiled rule: ``decode`` reads it, ``encode`` states what to write, ``fits`` says
@@ -111,10 +131,32 @@ class Leaf:
     encode: Callable[[Any, Writes], None]
     fits: Callable[[Any], bool]
     constant: Any = MISSING  # an immutable constant the decoder may write as it is
-    # text read at a path of keys, through a code lookup or none: the generated decoder reads
-    # it in line and calls ``decode`` only for anything else (absent, other types, errors)
-    inline: tuple[tuple[str, ...], dict[Any, str] | None] | None = None
+    # read in line by the generated decoder, which calls ``decode`` only for anything else
+    inline: Inline | None = None
 
 
 def always(_: Any) -> bool:
     return True
+
+
+def quick(leaf: Leaf) -> Decode:
+    """The rule's decode, reading the value in line when it can (a rule decoded outside the
+    generated decoder, such as a circle's radius); anything unusual goes to ``leaf.decode``."""
+    inline = leaf.inline
+    if inline is None or inline.convert is None or inline.many or len(inline.keys) > 2:
+        return leaf.decode
+    first, second = inline.keys[0], inline.keys[1] if len(inline.keys) == 2 else None
+    convert, slow = inline.convert, leaf.decode
+
+    def decode(doc: dict[str, Any]) -> Any:
+        value = doc.get(first)
+        if second is not None:
+            value = value.get(second) if type(value) is dict else None
+        if value is not None:
+            try:
+                return convert(value)
+            except CONVERT_ERRORS:
+                pass
+        return slow(doc)  # the default, MISSING, or what is wrong
+
+    return decode

@@ -16,6 +16,7 @@ from adapters.codecs.dialect_leaf import (
     Decode,
     Failure,
     Forward,
+    Inline,
     Leaf,
     Problem,
     Writes,
@@ -81,13 +82,18 @@ def compile_rule(ctx: Context, target: Target, rule: Rule) -> Leaf:
             raise Failure(native, label, str(exc)) from None
 
     fast: Decode = decode
+    segments = parse_path(native)
+    keys = tuple(key for key, _ in segments)
+    in_line = len(segments) <= 3 and all(index is None for _, index in segments)
+    absent_is_missing = optional and not has_default
     inline = None
     if target.kind == "text" and not many:
         lookup = _lookup(ctx.tables[rule.table]) if rule.table else None
         fast = _fast_text(get, decode, lookup)
-        segments = parse_path(native)
-        if len(segments) <= 3 and all(index is None for _, index in segments):
-            inline = (tuple(key for key, _ in segments), lookup)
+        if in_line:
+            inline = Inline(keys, lookup=lookup, absent_is_missing=absent_is_missing)
+    elif in_line:
+        inline = Inline(keys, convert=forward, many=many, absent_is_missing=absent_is_missing)
 
     def encode(value: Any, writes: Writes) -> None:
         if many:
@@ -233,11 +239,23 @@ def _converters(ctx: Context, target: Target, rule: Rule) -> tuple[Forward, Back
     if kind == "bool":
         return lambda raw: _boolean(lookup(raw)), back_code
     if kind == "pair":
+        if table is None:  # the common case, without a call to look nothing up
+
+            def pair(raw: Any) -> dict[str, Any]:
+                return {"valueName": name, "value": raw if type(raw) is str else text(raw)}
+
+            return pair, lambda v: back_code(v["value"])
         return (
             lambda raw: {"valueName": name, "value": text(lookup(raw))},
             lambda v: back_code(v["value"]),
         )
     if kind == "geocode":
+        if table is None:
+
+            def geocode(raw: Any) -> dict[str, str]:
+                return {"valueName": geo.GB2260, "value": geo.gb2260(raw)}
+
+            return geocode, lambda v: back_code(v["value"])
         return (
             lambda raw: {"valueName": geo.GB2260, "value": geo.gb2260(lookup(raw))},
             lambda v: back_code(v["value"]),

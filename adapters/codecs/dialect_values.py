@@ -110,6 +110,7 @@ _EPOCH = datetime(1970, 1, 1)
 _DIRECTIVES = {"Y": r"(\d{4})", "m": r"(\d{2})", "d": r"(\d{2})", "H": r"(\d{2})"}
 _DIRECTIVES |= {"M": r"(\d{2})", "S": r"(\d{2})"}
 _REQUIRED = ("Y", "m", "d", "H", "M")
+_ISO_LIKE = frozenset({"%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"})
 
 
 @functools.lru_cache(maxsize=64)
@@ -145,6 +146,8 @@ class TimeCodec:
         else:
             self._regex = self._compile(fmt_)
             self.decode, self.encode = self._decode_pattern, self._encode_pattern
+            if fmt_ in _ISO_LIKE and self._same_zone:
+                self.decode = self._decode_iso_like
 
     def _compile(self, pattern: str) -> re.Pattern[str]:
         out, i = [], 0
@@ -223,6 +226,18 @@ class TimeCodec:
         if self._same_zone:
             return iso + _offset_text(self.cap_zone.utcoffset(moment))
         return self._cap(moment)
+
+    def _decode_iso_like(self, raw: Any) -> str:
+        # "2026-07-01 08:30:00" is a CAP dateTime but for the "T" and the offset: no groups to
+        # reorder. Anything else goes the long way, which says what is wrong.
+        if type(raw) is str and len(raw) == 19 and self._regex.fullmatch(raw) is not None:
+            iso = raw[:10] + "T" + raw[11:]
+            try:
+                moment = datetime.fromisoformat(iso)
+            except ValueError:
+                return self._decode_pattern(raw)
+            return iso + _offset_text(self.cap_zone.utcoffset(moment))
+        return self._decode_pattern(raw)
 
     def _native(self, cap: str) -> datetime:
         return datetime.fromisoformat(cap).astimezone(self.native_zone)

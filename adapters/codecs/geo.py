@@ -14,6 +14,8 @@ import math
 import re
 from typing import Any, Literal, NoReturn
 
+import orjson
+
 Order = Literal["lat,lon", "lon,lat"]
 DATUMS = ("WGS-84", "CGCS2000", "GCJ-02", "BD-09")
 ACCEPTED_DATUMS = frozenset({"WGS-84", "CGCS2000"})
@@ -26,7 +28,6 @@ _PROVINCES = frozenset(
      "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64",
      "65", "71", "81", "82"]
 )  # fmt: skip
-_CODE = re.compile(r"[0-9]{6}")
 _SPLIT = re.compile(r"[,\s]+")
 _RING_SPLIT = re.compile(r"\s*;\s*|\s+")
 
@@ -47,7 +48,10 @@ def gb2260(value: Any) -> str:
         value = str(value)
     if type(value) is not str:
         _raise(f"a GB/T 2260 code must be text, not {type(value).__name__}")
-    if not _CODE.fullmatch(value) or value[:2] not in _PROVINCES:
+    # six ASCII digits (what the pattern [0-9]{6} says, without a regex call)
+    if not (len(value) == 6 and value.isascii() and value.isdigit()) or (
+        value[:2] not in _PROVINCES
+    ):
         _raise(f"'{value[:40]}' is not a GB/T 2260 administrative code (six digits, a province)")
     return str(value)
 
@@ -130,8 +134,14 @@ def native_pair(lat: float, lon: float, order: Order, form: str) -> Any:
 def circle_text(lat: float, lon: float, radius_km: float) -> str:
     if radius_km < 0:
         _raise(f"a circle's radius must not be negative ({fmt(radius_km)} km)")
-    text = f"{lat!r},{lon!r} {float(radius_km)!r}"  # what fmt writes, unless an exponent
-    return text if "e" not in text else f"{fmt(lat)},{fmt(lon)} {fmt(radius_km)}"
+    radius = float(radius_km)
+    for x in (lat, lon, radius):
+        if x and not 1e-4 <= abs(x) < 1e16:  # repr would write an exponent: fmt's way
+            return f"{fmt(lat)},{fmt(lon)} {fmt(radius)}"
+    # orjson writes each float as repr does here (the shortest text that reads back the same)
+    text = orjson.dumps((float(lat), float(lon), radius))[1:-1].decode()
+    at = text.rindex(",")
+    return text[:at] + " " + text[at + 1 :]
 
 
 def ring_text(value: Any, order: Order) -> str:
@@ -154,25 +164,39 @@ def ring_text(value: Any, order: Order) -> str:
 
 
 def _plain_ring_text(items: list[Any], swap: bool) -> str | None:
-    # The usual ring, [x, y] numbers in range, written without a call per point; anything
-    # else (None) goes the long way, which says what is wrong.
-    parts = []
+    # The usual ring, [x, y] numbers in range, written by orjson in one call: its floats are
+    # the shortest text that reads back the same, as repr and fmt write them, except that
+    # repr writes an exponent below 1e-4 (those go the long way, through fmt). Anything else
+    # (None) goes the long way too, which says what is wrong.
+    points = []
     for item in items:
         if type(item) is not list or len(item) != 2:
             return None
-        x, y = item
-        if not ((type(x) is float or type(x) is int) and (type(y) is float or type(y) is int)):
+        lat, lon = item
+        if swap:
+            lat, lon = lon, lat
+        kind = type(lat)
+        if kind is int:
+            lat = float(lat)
+        elif kind is not float:
             return None
-        lat, lon = (float(y), float(x)) if swap else (float(x), float(y))
+        kind = type(lon)
+        if kind is int:
+            lon = float(lon)
+        elif kind is not float:
+            return None
         if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
             return None
-        a, b = repr(lat), repr(lon)  # what fmt writes, without two calls per point
-        if "e" in a or "e" in b:
+        if (lat and -1e-4 < lat < 1e-4) or (lon and -1e-4 < lon < 1e-4):
             return None
-        parts.append(a + "," + b)
-    if items[0] != items[-1]:
-        parts.append(parts[0])  # rings are often sent open; CAP needs them closed
-    return " ".join(parts) if len(parts) >= 4 else None
+        points.append((lat, lon))
+    if len(points) < 3:
+        return None
+    if points[0] != points[-1]:
+        points.append(points[0])  # rings are often sent open; CAP needs them closed
+    if len(points) < 4:
+        return None
+    return orjson.dumps(points)[2:-2].decode().replace("],[", " ")
 
 
 def ring(value: Any, order: Order) -> list[tuple[float, float]]:

@@ -221,6 +221,9 @@ Transport = Annotated[HttpTransport | KafkaTransport | MqttTransport, Field(disc
 
 class TaskPolling(_Strict):
     poll_interval_s: float = Field(default=1.0, gt=0, description="how often the hub is asked")
+    live_only: bool = Field(
+        default=False, description="a live-operations endpoint: exercise tasks are never sent"
+    )
 
 
 class Manifest(_Strict):

@@ -163,6 +163,7 @@ class AdapterRunner:
             sink,
             poll_interval_s=self.manifest.tasks.poll_interval_s,
             targets=task_targets(self.manifest.jurisdiction),
+            live_only=self.manifest.tasks.live_only,
         )
 
     async def run(self) -> None:

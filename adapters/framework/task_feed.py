@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from adapters.links.hub_api import MAX_TASKS, HubApi
+from hub.drills.isolation import EXERCISE_MARK_EN, EXERCISE_MARK_ZH
 from hub.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,17 @@ def message_key(task: dict[str, Any]) -> str:
     """What a city deduplicates on: the task id; for a change, ``{task id}.{state}``."""
     state = str(task.get("state", "issued"))
     return str(task["id"]) if state in FIRST_STATES else f"{task['id']}.{state}"
+
+
+def mark_exercise(task: dict[str, Any]) -> dict[str, Any]:
+    """An exercise task as a city receives it: its action texts say 演练 / EXERCISE (the CAP
+    status Exercise comes from the task's lane)."""
+    out = dict(task)
+    for name, mark in (("action_zh", EXERCISE_MARK_ZH), ("action_en", EXERCISE_MARK_EN)):
+        text = str(out.get(name) or "")
+        if not text.startswith(mark):
+            out[name] = mark + text
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +84,11 @@ class TaskFeed:
         poll_interval_s: float = 1.0,
         refused_retry_s: float = 300.0,
         targets: Sequence[str] = (),
+        live_only: bool = False,
     ) -> None:
         self.api = api
+        # A city endpoint for live operations only: exercise tasks are never sent to it.
+        self.live_only = live_only
         self.jurisdiction = jurisdiction
         # Whose tasks are listed: the jurisdiction, or (a city's system) the city and its
         # districts, whose tasks a city credential answers too.
@@ -128,6 +143,13 @@ class TaskFeed:
         now = time.monotonic()
         if self._parked.get(task_id, now) > now:
             return True
+        if task.get("lane") == "exercise":
+            if self.live_only:  # the isolation guard: no exercise task reaches a live-only city
+                self.sent[task_id] = message_key(task)
+                self.stats["exercise_refused"] += 1
+                log.error("exercise task %s not sent: %s is live-only", task_id, self.jurisdiction)
+                return True
+            task = mark_exercise(task)
         try:
             result = await self.sink.deliver(task)
         except InvalidInput as exc:  # the codec cannot write this task for the city

@@ -22,6 +22,7 @@ from functools import partial
 
 from hub.bus.port import Outgoing, Record
 from hub.clock import Clock
+from hub.drills.isolation import LIVE, Isolation
 from hub.errors import Conflict
 from hub.store.db import Database, Tx
 from hub.store.sql import Connection
@@ -48,6 +49,7 @@ class EmbeddedBus:
         self._watchers: dict[str, list[EmbeddedConsumer]] = {}
         self._pending: dict[tuple[str, str], int] = {}
         self._pending_lock = threading.Lock()
+        self.isolation: Isolation = LIVE  # a drill's hub sets its own (hub.drills.isolation)
         db.before_commit(self._save_offsets)
 
     # -- inside a transaction -------------------------------------------------------------
@@ -56,6 +58,7 @@ class EmbeddedBus:
     ) -> Record:
         """Append within the caller's transaction; consumers get it after COMMIT."""
         ts = self._clock.now_ms() if ts_ms is None else ts_ms
+        value = self.isolation.check(topic, value)
         (offset,) = tx.conn.execute(
             'INSERT INTO log (topic, key, ts_ms, value) VALUES (?, ?, ?, ?) RETURNING "offset"',
             (topic, key, ts, value),

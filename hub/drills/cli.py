@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -21,7 +21,7 @@ DataOption = Annotated[
 TopicOption = Annotated[list[str] | None, typer.Option(help="only these topics (repeatable)")]
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
 
@@ -120,15 +120,170 @@ def check(
     raise typer.Exit(1 if failed else 0)
 
 
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        _fail(f"--speed {text!r}: expected a number above 0 (times real time) or 'max'")
+    return value
+
+
+def _timeline(path: Path) -> Any:
+    from hub.drills import timeline
+
+    try:
+        return timeline.load(path)
+    except (HubError, OSError) as exc:
+        _fail(str(exc))
+
+
+def _drill_dir(base: Path, drill: str) -> Path:
+    n = 1
+    while (base / f"{drill}-{n}").exists():
+        n += 1
+    return base / f"{drill}-{n}"
+
+
+def _registry(registry: str, data: Path | None) -> tuple[Path | None, bool]:
+    if registry == "none":
+        return None, False
+    if registry == "demo":
+        return None, True
+    if registry == "live":
+        return from_env(data=data).database_path, False
+    _fail(f"--registry {registry!r}: expected live, demo or none")
+    raise AssertionError
+
+
 @app.command("run")
 def run(
-    scenario: Annotated[Path, typer.Argument(help="scenario or recording to play")],
+    source: Annotated[Path, typer.Argument(help="scenario (.yaml) or recording (.jsonl)")],
+    speed: Annotated[str, typer.Option(help="times faster than real time, or 'max'")] = "max",
+    drill: Annotated[str | None, typer.Option("--drill", help="drill id")] = None,
+    out: Annotated[Path | None, typer.Option(help="the drill's own data directory (new)")] = None,
+    registry: Annotated[
+        str, typer.Option(help="copy the registry from: live (the hub's data), demo, none")
+    ] = "live",
+    playbooks: Annotated[Path | None, typer.Option(help="playbooks directory")] = None,
+    html: Annotated[Path | None, typer.Option(help="write the after-action report page")] = None,
+    data: DataOption = None,
 ) -> None:
-    """Play a scenario against a hub: not built yet."""
-    typer.secho(
-        "error: 'drills run' is not built yet (issue 8 part 3); "
-        "'drills check' validates a scenario meanwhile",
-        fg=typer.colors.RED,
-        err=True,
-    )
-    raise typer.Exit(2)
+    """Play a scenario or a recording as a drill, isolated on its own data directory, under a
+    virtual clock; prints the run and its after-action report as JSON. Ctrl-C stops it; the
+    signal USR1 pauses and resumes it."""
+    import asyncio
+    import signal
+
+    from hub.drills.player import Player
+
+    chosen_speed = _speed(speed)
+    plan = _timeline(source)
+    settings = from_env(data=data)
+    drill_id = drill or plan.name
+    registry_from, demo = _registry(registry, data)
+    if registry_from is not None and not registry_from.exists():
+        registry_from = None  # no live hub here yet: the drill starts with an empty registry
+    target = out or _drill_dir(settings.data / "drills", drill_id)
+    try:
+        player = Player(
+            drill_id, plan, target, playbooks or settings.playbooks, speed=chosen_speed,
+            registry_from=registry_from, registry_demo=demo,
+        )  # fmt: skip
+    except (HubError, OSError, ValueError) as exc:
+        _fail(str(exc))
+
+    async def main() -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, player.stop)
+        loop.add_signal_handler(
+            signal.SIGUSR1, lambda: player.resume() if player.state.value == "paused" else (
+                player.pause()
+            ),
+        )  # fmt: skip
+        return await player.run()
+
+    try:
+        status = asyncio.run(main())
+    except HubError as exc:
+        _fail(f"drill {drill_id}: {exc}")
+    typer.echo(_dumps({"run": status, "report": player.report}))
+    if html is not None and player.report is not None:
+        from hub.drills.html import render
+
+        html.write_text(render(player.report), encoding="utf-8")
+
+
+@app.command("report")
+def report(
+    drill_dir: Annotated[Path, typer.Argument(help="a drill's data directory")],
+    html: Annotated[Path | None, typer.Option(help="write the report page here")] = None,
+) -> None:
+    """The after-action report of a drill (JSON; ``--html`` writes the page with its charts)."""
+    from hub.drills.drillhub import report_from_dir
+
+    try:
+        found = report_from_dir(drill_dir)
+    except (HubError, OSError) as exc:
+        _fail(str(exc))
+    typer.echo(_dumps(found))
+    if html is not None:
+        from hub.drills.html import render
+
+        html.write_text(render(found), encoding="utf-8")
+
+
+@app.command("compare")
+def compare(
+    source: Annotated[Path, typer.Argument(help="recording (.jsonl) or scenario (.yaml)")],
+    playbooks: Annotated[
+        list[Path] | None, typer.Option("--playbooks", help="playbooks A, then B (repeat)")
+    ] = None,
+    registry: Annotated[
+        list[str] | None,
+        typer.Option("--registry", help="registry of A, then of B: live, demo, none"),
+    ] = None,
+    data: DataOption = None,
+) -> None:
+    """Run the same input under two sets of playbooks (or two registries) and print what
+    differs: tasks per jurisdiction, time to first task, escalations, resources, stock left."""
+    import asyncio
+    import tempfile
+
+    from hub.drills.compare import Variant
+    from hub.drills.compare import compare as run_compare
+
+    settings = from_env(data=data)
+    books = list(playbooks or [])
+    regs = list(registry or [])
+    if len(books) > 2 or len(regs) > 2 or (len(books) < 2 and len(regs) < 2):
+        _fail("give two --playbooks (A and B) or two --registry (A and B)")
+    books += [books[-1] if books else settings.playbooks] * (2 - len(books))
+    regs += [regs[-1] if regs else "live"] * (2 - len(regs))
+    for book in books:
+        if not book.is_dir():
+            _fail(f"--playbooks {book}: not a directory")
+    plan = _timeline(source)
+    variants = []
+    for tag, book, reg in zip("ab", books, regs, strict=True):
+        registry_from, demo = _registry(reg, data)
+        if registry_from is not None and not registry_from.exists():
+            _fail(f"--registry live: no hub database at {registry_from}")
+        variants.append(Variant(f"{tag}: {book} / registry {reg}", book, registry_from, demo))
+    with tempfile.TemporaryDirectory(prefix="liandong-whatif-") as work:
+        try:
+            result = asyncio.run(
+                run_compare(plan, variants[0], variants[1], Path(work), f"whatif-{plan.name}")
+            )
+        except HubError as exc:
+            _fail(str(exc))
+    typer.echo(_dumps(result))
+
+
+def _dumps(value: Any) -> str:
+    import orjson
+
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()

@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.engine.evaluator import plan
 from hub.engine.explain import Explanation, explain
-from hub.engine.planning import not_built
 from hub.engine.playbook import Playbook, load_playbooks, playbook_files
 from hub.engine.source import Document, PlaybookError, Problem, read_yaml
 from hub.model.envelope import derived_id, parse_time
@@ -41,11 +40,25 @@ class ExpectedTask(_Spec):
     response: str | None = None
 
 
+class ExpectedLadder(_Spec):
+    step: str
+    target: str
+    escalate: str = Field(description="the escalate step whose rungs the task climbs")
+    levels: list[str] = Field(min_length=1)
+
+
 class Expect(_Spec):
     matched: bool
     tasks: list[ExpectedTask] = Field(default_factory=list)
     held: list[ExpectedTask] = Field(
         default_factory=list, description="tasks planned after an approval step, not yet issued"
+    )
+    approvals: list[str] | None = Field(
+        default=None, description="the approval steps that ask a coordinator (checked if given)"
+    )
+    ladders: list[ExpectedLadder] | None = Field(
+        default=None,
+        description="the tasks that climb the playbook's own ladder (checked if given)",
     )
     failure: str | None = Field(default=None, description="text the published failure contains")
 
@@ -138,9 +151,12 @@ def _compare(expect: Expect, playbook: str, explained: Explanation) -> list[str]
     problems += _diff("tasks", expect.tasks, [(t.why.step, t.target, t) for t in tasks])
     held = [t for h in explained.plan.holds if h.playbook == playbook for t in h.tasks]
     problems += _diff("held tasks", expect.held, [(t.why.step, t.target, t) for t in held])
-    failures = [
-        r for p, r in (*explained.plan.failures, *not_built(explained.plan)) if p == playbook
-    ]
+    holds = [h for h in explained.plan.holds if h.playbook == playbook]
+    if expect.approvals is not None and [h.step for h in holds] != expect.approvals:
+        problems.append(f"approvals {[h.step for h in holds]}, expected {expect.approvals}")
+    if expect.ladders is not None:
+        problems += _ladder_diff(expect.ladders, explained, playbook)
+    failures = [r for p, r in explained.plan.failures if p == playbook]
     if expect.failure is None and failures:
         problems.append(f"unexpected failure: {'; '.join(failures)}")
     if expect.failure is not None and not any(expect.failure in f for f in failures):
@@ -148,6 +164,24 @@ def _compare(expect: Expect, playbook: str, explained: Explanation) -> list[str]
             f"expected a failure containing '{expect.failure}', got {failures or 'none'}"
         )
     return problems
+
+
+def _ladder_diff(
+    expected: Sequence[ExpectedLadder], explained: Explanation, playbook: str
+) -> list[str]:
+    tasks = {t.id: t for t in explained.plan.tasks if t.why.playbook == playbook}
+    tasks.update((t.id, t) for h in explained.plan.holds if h.playbook == playbook for t in h.tasks)
+    have = {
+        (tasks[x.task].why.step, tasks[x.task].target): (x.step, [r[0] for r in x.rungs])
+        for x in explained.plan.ladders
+        if x.source == "playbook" and x.task in tasks
+    }
+    want = {(e.step, e.target): (e.escalate, e.levels) for e in expected}
+    if have == want:
+        return []
+    got = sorted(f"{s}→{t}: {e} {lv}" for (s, t), (e, lv) in have.items())
+    wanted = sorted(f"{s}→{t}: {e} {lv}" for (s, t), (e, lv) in want.items())
+    return [f"own ladders {got}, expected {wanted}"]
 
 
 def _diff(

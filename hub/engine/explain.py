@@ -139,7 +139,7 @@ def _report_json(report: Report) -> dict[str, Any]:
         data["skipped"] = [{"step": s, "reason": why} for s, why in outcome.skipped]
         data["notes"] = [{"step": s, "note": n} for s, n in outcome.notes]
         data["held"] = [
-            {"step": h.step, "approver": h.approver, "expires": h.expires,
+            {"id": h.id, "step": h.step, "approver": h.approver, "expires": h.expires,
              "on_expiry": h.on_expiry, "tasks": [t.id for t in h.tasks]}
             for h in outcome.holds
         ]  # fmt: skip

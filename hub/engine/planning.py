@@ -14,12 +14,15 @@ import orjson
 
 from hub.engine.evaluator import Plan, plan
 from hub.engine.playbook import Playbook
+from hub.engine.steps import Hold, Ladder
 from hub.errors import InvalidInput
+from hub.model.approvals import APPROVAL_REQUESTED, ApprovalRequested, OnExpiry
 from hub.model.envelope import Lane, derived_id, parse_time
 from hub.model.events import IncidentReported, TaskIssued, decode, make_event
 from hub.model.incident import MsgType
 from hub.model.task import Task
 from hub.region import Region
+from hub.store.approvals import HeldTask, Rungs, held_json
 
 SOURCE = "/liandong/hub/engine"
 
@@ -35,6 +38,27 @@ class IssuedRow:
     body: bytes
     event: bytes
     playbook: str = ""
+    ladder_step: str = ""
+    ladder: Rungs = ()
+    """The playbook's own ladder the task climbs (empty: its agreement's)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRow:
+    """A planned approval request: what the store keeps and its ``approval.requested``."""
+
+    id: str
+    playbook: str
+    version: int
+    step: str
+    approver: str
+    question_zh: str
+    question_en: str
+    expires_ms: int
+    on_expiry: OnExpiry
+    held: tuple[HeldTask, ...]
+    tasks_json: bytes
+    event: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +77,7 @@ class Planned:
     restart: tuple[str, ...] = ()
     """Playbooks in ``restart`` mode this Update matched: their earlier open tasks in the
     thread are cancelled (all but those this message plans again)."""
+    approvals: tuple[ApprovalRow, ...] = ()
 
 
 def prepare(
@@ -83,7 +108,11 @@ def prepare(
         playbooks=playbooks,
         region=region,
     )
-    rows = tuple(render(task, cause, lane) for task in result.tasks)
+    own = own_ladders(result.ladders)
+    rows = tuple(render(task, cause, lane, own.get(task.id)) for task in result.tasks)
+    approvals = tuple(
+        approval_row(hold, own, event.envelope.id, reported, lane) for hold in result.holds
+    )
     return Planned(
         False,
         cause,
@@ -92,9 +121,73 @@ def prepare(
         incident.key,
         reported.received,
         rows,
-        (*result.failures, *not_built(result)),
+        result.failures,
         reported.version,
         restarted(result, incident.msgType, playbooks),
+        approvals,
+    )
+
+
+def own_ladders(ladders: Sequence[Ladder]) -> dict[str, tuple[str, Rungs]]:
+    """Task id → (escalate step, rungs) of the playbook's own ladders; the first step wins."""
+    own: dict[str, tuple[str, Rungs]] = {}
+    for ladder in ladders:
+        if ladder.source == "playbook" and ladder.task not in own:
+            levels = tuple(level for level, _ in ladder.rungs)
+            own[ladder.task] = (ladder.step, tuple(zip(levels, ladder.waits, strict=True)))
+    return own
+
+
+def approval_row(
+    hold: Hold,
+    own: dict[str, tuple[str, Rungs]],
+    cause: str,
+    reported: IncidentReported,
+    lane: Lane,
+) -> ApprovalRow:
+    """An approval step's request, its held tasks (with their ladders) and its event."""
+    held = tuple(
+        HeldTask(t, *own.get(t.id, ("", ()))) for t in sorted(hold.tasks, key=lambda t: t.id)
+    )
+    on_expiry = OnExpiry(hold.on_expiry)
+    payload = ApprovalRequested(
+        approval=hold.id,
+        incident=reported.thread,
+        playbook=hold.playbook,
+        version=hold.version,
+        step=hold.step,
+        approver=hold.approver,
+        question_zh=hold.question_zh,
+        question_en=hold.question_en,
+        expires=hold.expires,
+        on_expiry=on_expiry,
+        tasks=[h.task for h in held],
+    )
+    envelope = make_event(
+        APPROVAL_REQUESTED,
+        payload,
+        id=derived_id(hold.id, APPROVAL_REQUESTED),
+        source=SOURCE,
+        time=reported.received,
+        jurisdiction=reported.incident.sender,
+        correlationid=reported.thread,
+        causationid=cause,
+        subject=hold.id,
+        status=lane,
+    )
+    return ApprovalRow(
+        hold.id,
+        hold.playbook,
+        hold.version,
+        hold.step,
+        hold.approver,
+        hold.question_zh,
+        hold.question_en,
+        parse_time(hold.expires),
+        on_expiry,
+        held,
+        held_json(held),
+        envelope.encode(),
     )
 
 
@@ -106,31 +199,11 @@ def restarted(result: Plan, msg_type: MsgType, playbooks: Sequence[Playbook]) ->
     return tuple(sorted(v.playbook for v in result.verdicts if v.playbook in restart))
 
 
-def not_built(result: Plan) -> list[tuple[str, str]]:
-    """What a plan asks for that the hub cannot do yet, as failures to publish: held tasks
-    would wait for an approval nobody can give, and the escalator climbs only agreements'
-    ladders. One entry per playbook (the runner publishes one event per playbook and cause)."""
-    missing: dict[str, list[str]] = {}
-    for hold in result.holds:
-        missing.setdefault(hold.playbook, []).append(
-            f"approval step '{hold.step}' is not built yet (issue 5): {len(hold.tasks)} "
-            "task(s) after it were not issued"
-        )
-    by_task = {t.id: t.why.playbook for t in result.tasks}
-    for ladder in result.ladders:
-        if ladder.source == "playbook" and ladder.task in by_task:
-            reasons = missing.setdefault(by_task[ladder.task], [])
-            note = (
-                f"escalate step '{ladder.step}': a playbook's own ladder is not run yet; "
-                "the escalator climbs the authorising agreement's ladder"
-            )
-            if note not in reasons:
-                reasons.append(note)
-    return [(playbook, "; ".join(reasons)) for playbook, reasons in sorted(missing.items())]
-
-
-def render(task: Task, cause: str, lane: Lane) -> IssuedRow:
-    """A task as its row and its ``task.issued`` event (caused by ``cause``)."""
+def render(
+    task: Task, cause: str, lane: Lane, ladder: tuple[str, Rungs] | None = None
+) -> IssuedRow:
+    """A task as its row and its ``task.issued`` event (caused by ``cause``); ``ladder``: the
+    playbook's own (escalate step, rungs) it climbs, if any."""
     data = task.model_dump(mode="json")
     envelope = make_event(
         "task.issued",
@@ -154,6 +227,7 @@ def render(task: Task, cause: str, lane: Lane) -> IssuedRow:
         body,
         envelope.encode(),
         task.why.playbook,
+        *(ladder or ("", ())),
     )
 
 

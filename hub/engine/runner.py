@@ -1,7 +1,8 @@
 """The engine's consumer: incidents in, tasks stored and published, in one transaction.
 
 At-least-once delivery is made exactly-once in effect by derived task ids: a redelivered incident
-plans the same ids, the store refuses them, and no ``task.issued`` is emitted twice.
+plans the same ids, the store refuses them, and no ``task.issued`` is emitted twice. Approval
+requests (:mod:`hub.engine.approvals`) are stored the same way: a derived id, asked once.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from collections.abc import Callable, Sequence
 from hub.bus import topics
 from hub.bus.port import Record
 from hub.clock import Clock
-from hub.engine.planning import SOURCE, IssuedRow, Planned
+from hub.engine import approvals
+from hub.engine.planning import SOURCE, ApprovalRow, IssuedRow, Planned
 from hub.engine.workers import Planner
-from hub.errors import InvalidInput
-from hub.model.envelope import Lane, derived_id, format_time
+from hub.errors import ConcurrentUpdate, InvalidInput
+from hub.model.approvals import ApprovalState, OnExpiry
+from hub.model.envelope import Lane, derived_id, format_time, parse_time
 from hub.model.events import TASK_UPDATE_TYPES, EvaluationFailed, TaskUpdated, make_event
 from hub.model.task import OPEN_STATES, Task, TaskState
+from hub.store import approvals as approval_store
 from hub.store import incidents as incident_store
 from hub.store import tasks as task_store
 from hub.store.db import Runner, Tx
@@ -78,32 +82,111 @@ class EngineRunner:
         now = self._clock.now_ms()
         for item in work:
             if item.cancel:
-                self._cancel_open(tx, item, None, f"incident cancelled by {item.key}")
+                reason = f"incident cancelled by {item.key}"
+                self._cancel_approvals(tx, item, None, reason)  # first: no approval issues more
+                self._cancel_open(tx, item, None, reason)
                 continue
-            rows = self._restart(tx, item) if item.restart else item.rows
+            rows, asks = self._restart(tx, item) if item.restart else (item.rows, item.approvals)
             for row in rows:
                 if task_store.insert_row(
                     tx.conn, row.id, row.incident, row.target, row.due_ms, now, row.body
                 ):
+                    if row.ladder:
+                        approval_store.insert_ladder(tx.conn, row.id, row.ladder_step, row.ladder)
                     self._emitter.append(tx, tasks_topic, row.target, row.event)
                     issued += 1
+            for ask in asks:
+                issued += self._request(tx, item, ask, now)
             for playbook, reason in item.failures:
                 self._emit_failure(tx, item, playbook, reason)
         return issued
 
-    def _restart(self, tx: Tx, item: Planned) -> tuple[IssuedRow, ...]:
-        """Cancel the earlier rounds of the playbooks this Update restarts; the rows to issue.
+    def _restart(
+        self, tx: Tx, item: Planned
+    ) -> tuple[tuple[IssuedRow, ...], tuple[ApprovalRow, ...]]:
+        """Cancel the earlier rounds of the playbooks this Update restarts (open tasks and
+        pending approvals); the rows to issue and the approvals to ask.
 
         A redelivered Update plans the same ids, which are kept (not cancelled, not issued
         twice). An Update the thread has moved past since (a redelivery after a later Update)
         restarts nothing and issues nothing for those playbooks: the later one decides."""
         if incident_store.next_version(tx.conn, item.thread) - 1 > item.version:
-            return tuple(row for row in item.rows if row.playbook not in item.restart)
+            rows = tuple(row for row in item.rows if row.playbook not in item.restart)
+            asks = tuple(a for a in item.approvals if a.playbook not in item.restart)
+            return rows, asks
         keep = frozenset(row.id for row in item.rows)
+        asked = frozenset(a.id for a in item.approvals)
         for playbook in item.restart:
             reason = f"incident updated by {item.key}: playbook {playbook} restarted"
+            self._cancel_approvals(tx, item, playbook, reason, asked)
             self._cancel_open(tx, item, playbook, reason, keep)
-        return item.rows
+        return item.rows, item.approvals
+
+    def _request(self, tx: Tx, item: Planned, ask: ApprovalRow, now: int) -> int:
+        """Ask the coordinator once per approval id; returns how many tasks were issued (an
+        Update of a thread whose approval was granted issues its newly reached held tasks)."""
+        request = approval_store.Approval(
+            id=ask.id,
+            incident=item.thread,
+            sender=item.sender,
+            lane=self.lane,
+            cause=item.cause,
+            playbook=ask.playbook,
+            version=ask.version,
+            step=ask.step,
+            approver=ask.approver,
+            question_zh=ask.question_zh,
+            question_en=ask.question_en,
+            requested_ms=parse_time(item.received),
+            expires_ms=ask.expires_ms,
+            on_expiry=ask.on_expiry,
+            state=ApprovalState.REQUESTED,
+            held=ask.held,
+        )
+        if approval_store.insert_approval(tx.conn, request, ask.tasks_json, now):
+            topic = topics.for_lane(topics.AUDIT, self.lane)
+            self._emitter.append(tx, topic, item.thread, ask.event)
+            return 0
+        existing = approval_store.get_approval(tx.conn, ask.id)
+        if existing is None:
+            return 0
+        known = {h.task.id for h in existing.held}
+        new = [h for h in ask.held if h.task.id not in known]
+        if not new:
+            return 0  # a redelivery: asked already
+        if existing.state is ApprovalState.REQUESTED:
+            merged = approval_store.held_json((*existing.held, *new))
+            if not approval_store.replace_held(tx.conn, ask.id, merged, now):
+                raise ConcurrentUpdate(f"approval {ask.id} was decided meanwhile")  # run again
+            return 0
+        proceeded = existing.on_expiry is OnExpiry.PROCEED
+        if existing.state is ApprovalState.APPROVED or (
+            existing.state is ApprovalState.EXPIRED and proceeded
+        ):
+            at = parse_time(item.received)
+            return len(approvals.issue_held(tx, self._emitter, new, at, item.cause, now))
+        return 0  # rejected, cancelled, or expired with on_expiry: cancel
+
+    def _cancel_approvals(
+        self,
+        tx: Tx,
+        item: Planned,
+        playbook: str | None,
+        reason: str,
+        keep: frozenset[str] = frozenset(),
+    ) -> None:
+        approvals.cancel_pending(
+            tx,
+            self._emitter,
+            item.thread,
+            by=item.sender,
+            reason=reason,
+            at_ms=parse_time(item.received),
+            cause=item.cause,
+            now_ms=self._clock.now_ms(),
+            playbook=playbook,
+            keep=keep,
+        )
 
     def _cancel_open(
         self,

@@ -34,9 +34,12 @@ from hub.model.task import Task, Why
 
 @dataclass(frozen=True, slots=True)
 class Hold:
-    """Tasks planned after an approval step, waiting for a coordinator until ``expires``."""
+    """Tasks planned after an approval step, waiting for a coordinator until ``expires``.
+    ``id`` derives from the cause like a task id, so a redelivery asks the coordinator once."""
 
+    id: str
     playbook: str
+    version: int
     step: str
     approver: str
     question_zh: str
@@ -55,6 +58,8 @@ class Ladder:
     step: str
     source: str
     rungs: tuple[tuple[str, str], ...]
+    waits: tuple[int, ...] = ()
+    """Each rung's wait (ms) before the next one is called, in the order of ``rungs``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +131,16 @@ def run_steps(
             expires = format_time(at.reported_ms + duration_ms(approval.ttl))
             q = approval.question
             hold = Hold(
-                playbook.id, step.id, approval.approver, q.zh, q.en, expires, approval.on_expiry, ()
+                _task_id(playbook, step.id, "approval", at),
+                playbook.id,
+                playbook.version,
+                step.id,
+                approval.approver,
+                q.zh,
+                q.en,
+                expires,
+                approval.on_expiry,
+                (),
             )
             out.holds.append(hold)
             continue
@@ -206,6 +220,7 @@ def _prefetch(steps: list[CompiledStep], info: Info, at: Occasion, detail: bool)
 
 
 def _task_id(playbook: Playbook, step: str, target: str, at: Occasion) -> str:
+    """A task's id (``target`` a jurisdiction code) or an approval's (``target`` 'approval')."""
     # on_every_update and restart: each message is a new round with ids of its own, so a
     # redelivered message plans the same ids and the store refuses them.
     if playbook.mode == "once_per_incident":
@@ -263,5 +278,6 @@ def _ladders(step: str, spec: EscalateSpec, out: Outcome, at: Occasion) -> list[
         for level, wait in rungs:
             schedule.append((level, format_time(called)))
             called += wait
-        ladders.append(Ladder(task.id, step, source, tuple(schedule)))
+        waits = tuple(wait for _, wait in rungs)
+        ladders.append(Ladder(task.id, step, source, tuple(schedule), waits))
     return ladders

@@ -24,6 +24,7 @@ from hub.model.incident import Incident
 from hub.model.region import speaks_for
 from hub.model.task import Task, TaskState, can_move
 from hub.region import Region
+from hub.store import approvals as approval_store
 from hub.store import incidents as incident_store
 from hub.store import tasks as task_store
 from hub.store.db import Runner, Tx
@@ -125,10 +126,13 @@ class TaskService:
         )
         if task is None:
             return
-        row = render(task, declined_event_id(declined.id), task.lane)
+        ladder = approval_store.ladder_of(tx.conn, declined.id)  # the step's own, if any
+        row = render(task, declined_event_id(declined.id), task.lane, ladder)
         if task_store.insert_row(
             tx.conn, row.id, row.incident, row.target, row.due_ms, now, row.body
         ):
+            if row.ladder:
+                approval_store.insert_ladder(tx.conn, row.id, row.ladder_step, row.ladder)
             tasks_topic = topics.for_lane(topics.TASKS, task.lane)
             self._emitter.append(tx, tasks_topic, row.target, row.event, now)
 

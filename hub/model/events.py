@@ -14,10 +14,25 @@ import orjson
 from pydantic import ValidationError
 
 from hub.errors import InvalidInput, UnknownEventType
+from hub.model.approvals import (
+    APPROVAL_DECIDED_TYPES,
+    APPROVAL_REQUESTED,
+    ApprovalDecided,
+    ApprovalRequested,
+)
 from hub.model.envelope import Envelope, Lane, OutgoingEvent
 from hub.model.incident import Incident
 from hub.model.payload import Payload as _Payload
-from hub.model.resources import STOCK_EVENT_TYPES, STOCK_REFUSED, StockChanged, StockRefused
+from hub.model.resources import (
+    RESOURCE_LINE_MOVED,
+    STOCK_EVENT_TYPES,
+    STOCK_LOW,
+    STOCK_REFUSED,
+    ResourceLineMoved,
+    StockChanged,
+    StockLow,
+    StockRefused,
+)
 from hub.model.task import Task, TaskState
 
 
@@ -110,6 +125,10 @@ EVENT_TYPES: Mapping[str, type[_Payload]] = {
     "event.deadlettered": EventDeadLettered,
     **{name: StockChanged for name in STOCK_EVENT_TYPES.values()},
     STOCK_REFUSED: StockRefused,
+    STOCK_LOW: StockLow,
+    RESOURCE_LINE_MOVED: ResourceLineMoved,
+    APPROVAL_REQUESTED: ApprovalRequested,
+    **{name: ApprovalDecided for name in APPROVAL_DECIDED_TYPES.values()},
 }
 
 P = TypeVar("P", bound=_Payload)

@@ -171,6 +171,14 @@ class Sharing(_Frozen):
     """Requests up to this share of lendable stock are committed without a human decision."""
     per_request_cap: float = Field(gt=0.0, le=1.0)
     """No single request may take more than this share of lendable stock."""
+    per_day_cap: float = Field(gt=0.0, le=1.0)
+    """No partner may take more than this share of lendable stock in one day (UTC+8)."""
+
+    @model_validator(mode="after")
+    def _day_covers_request(self) -> Sharing:
+        if self.per_day_cap < self.per_request_cap:
+            raise ValueError("per_day_cap is below per_request_cap: no full request could pass")
+        return self
 
 
 class Agreement(_Frozen):

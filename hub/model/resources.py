@@ -66,3 +66,44 @@ class StockRefused(_Payload):
     at: str
     agreement: str | None = None
     clause: str | None = None
+
+
+STOCK_LOW = "stock.low"
+RESOURCE_LINE_MOVED = "resource.line_moved"
+
+
+class StockLow(_Payload):
+    """Free stock (on hand − held) of an item at a depot fell under its minimum level; ``entry``
+    is the ledger entry that took it under. Announced once per fall, not for every entry below."""
+
+    entry: int
+    depot: str
+    jurisdiction: str
+    item: str
+    free: int
+    minimum: int
+    at: str
+
+
+class ResourceLineMoved(_Payload):
+    """A line of an EDXL-RM resource request changed state (``previous`` → ``state``) by the
+    step ``message`` (the EDXL-RM message type: RequestResource, ResponseToRequestResource,
+    RequisitionResource, CommitResource, ReportResourceDeploymentStatus, ReleaseResource,
+    RequestReturn). ``request`` is the requester's id for the request, ``line`` the line's number
+    in it (its ResourceInfoElementID); ``hold`` the stock set aside for it."""
+
+    request: str
+    line: int
+    hold: str
+    depot: str
+    item: str
+    quantity: int
+    requester: str
+    owner: str
+    previous: str | None = None
+    state: str
+    answered: int
+    committed: int
+    message: str
+    actor: str
+    at: str

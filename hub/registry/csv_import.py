@@ -1,7 +1,8 @@
 """Loading depots and stock counts from CSV, every bad row reported with its file and line.
 
 Depots: ``id,jurisdiction,name_zh,name_en,lat,lon,address,demo``; stock:
-``depot,item,on_hand,floor``. All rows are checked before anything is written; a file with any
+``depot,item,on_hand,floor`` and an optional ``minimum`` (the level under which free stock raises
+``stock.low``). All rows are checked before anything is written; a file with any
 bad row writes nothing. A stock count enters the ledger as what changed: a receipt for a depot's
 first count of an item, an adjustment (reason: the file) for a recount.
 """
@@ -40,6 +41,7 @@ class StockCount:
     on_hand: int
     floor: int
     where: str
+    minimum: int | None = None
 
 
 @dataclass(slots=True)
@@ -116,6 +118,7 @@ def parse(depots_csv: Path, stock_csv: Path, region: Region, known: set[str]) ->
                 _int(row.get("on_hand"), "on_hand"),
                 _int(row.get("floor"), "floor"),
                 where,
+                None if not (row.get("minimum") or "").strip() else _int(row["minimum"], "minimum"),
             )
             parsed.stock.append(count)
         except ValueError as exc:
@@ -132,6 +135,8 @@ def load(conn: Connection, parsed: Parsed, source: str, actor: str, at_ms: int) 
     appended = 0
     for count in parsed.stock:
         ledger.set_floor(conn, count.depot, count.item, count.floor)
+        if count.minimum is not None:
+            ledger.set_minimum(conn, count.depot, count.item, count.minimum)
         have = ledger.get_balance(conn, count.depot, count.item).on_hand
         if count.on_hand == have:
             continue

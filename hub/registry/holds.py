@@ -1,18 +1,20 @@
 """Holds: stock set aside for a request, for a limited time unless committed.
 
 A hold is a row with a state (``held`` awaiting the owner's approval, ``committed``,
-``dispatched``, ``expired``, ``released``); every move of a hold is a compare-and-set on its
-state plus a ledger entry, in one transaction. ``expire_due`` returns the stock of holds whose
-time ran out (timers are rows: a deadline that passed while no hub ran is found at the next call).
+``dispatched``, ``expired``, ``released``, ``returned``); every move of a hold is a
+compare-and-set on its state plus a ledger entry, in one transaction. ``expire_due`` returns
+the stock of holds whose time ran out (timers are rows: a deadline that passed while no hub ran
+is found at the next call).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-from hub.errors import ConcurrentUpdate, Conflict, NotFound
+from hub.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound
 from hub.registry.ledger import Entry, EntryKind, Recorded, record
 from hub.store.sql import Connection
 
@@ -26,6 +28,7 @@ class HoldState(StrEnum):
     DISPATCHED = "dispatched"
     EXPIRED = "expired"
     RELEASED = "released"
+    RETURNED = "returned"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,16 +148,16 @@ def taken_today(conn: Connection, owner: str, partner: str, item: str, day: str)
 
 
 def reserve_day(conn: Connection, hold: Hold, cap: int) -> bool:
-    """Count ``hold`` against its partner's daily total, guarded by ``cap``; False if over."""
-    conn.execute(
-        "INSERT INTO daily_shared (owner, partner, item, day) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (owner, partner, item, day) DO NOTHING",
-        (hold.owner, hold.partner, hold.item, hold.day),
-    )
+    """Count ``hold`` against its partner's daily total, guarded by ``cap``; False if over.
+    One upsert: the day's first hold inserts the row, later ones add to it under the guard."""
+    if hold.quantity > cap:
+        return False
     cur = conn.execute(
-        "UPDATE daily_shared SET quantity = quantity + ? WHERE owner = ? AND partner = ? "
-        "AND item = ? AND day = ? AND quantity + ? <= ?",
-        (hold.quantity, hold.owner, hold.partner, hold.item, hold.day, hold.quantity, cap),
+        "INSERT INTO daily_shared (owner, partner, item, day, quantity) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (owner, partner, item, day) DO UPDATE "
+        "SET quantity = daily_shared.quantity + excluded.quantity "
+        "WHERE daily_shared.quantity + excluded.quantity <= ?",
+        (hold.owner, hold.partner, hold.item, hold.day, hold.quantity, cap),
     )
     return cur.rowcount == 1
 
@@ -187,6 +190,38 @@ def dispatch_hold(conn: Connection, hold_id: str, actor: str, at_ms: int) -> Rec
     hold = _require(conn, hold_id, HoldState.COMMITTED)
     _move(conn, hold, HoldState.DISPATCHED, None)
     return record(conn, hold.entry(EntryKind.DISPATCH, actor, at_ms))
+
+
+def shrink_hold(
+    conn: Connection, hold_id: str, quantity: int, actor: str, at_ms: int, reason: str
+) -> Recorded | None:
+    """Keep only ``quantity`` of a held or committed hold (an answer or a commitment for less
+    than was asked); the rest goes back to the depot and to the partner's daily total."""
+    hold = _require(conn, hold_id, HoldState.HELD, HoldState.COMMITTED)
+    if quantity == hold.quantity:
+        return None
+    if not 0 < quantity < hold.quantity:
+        raise InvalidInput(f"hold {hold_id} holds {hold.quantity}; cannot keep {quantity}")
+    cur = conn.execute(
+        "UPDATE holds SET quantity = ? WHERE id = ? AND quantity = ? AND state = ?",
+        (quantity, hold.id, hold.quantity, hold.state.value),
+    )
+    if cur.rowcount != 1:
+        raise ConcurrentUpdate(f"hold {hold.id} changed while it was being reduced")
+    rest = dataclasses.replace(hold, quantity=hold.quantity - quantity)
+    _unreserve_day(conn, rest)
+    return record(conn, rest.entry(EntryKind.HOLD_RELEASED, actor, at_ms, reason))
+
+
+def return_hold(conn: Connection, hold_id: str, quantity: int, actor: str, at_ms: int) -> Recorded:
+    """What a dispatched hold took comes back to its depot (``quantity`` of it: the rest was
+    used up where it went)."""
+    hold = _require(conn, hold_id, HoldState.DISPATCHED)
+    if not 0 < quantity <= hold.quantity:
+        raise InvalidInput(f"hold {hold_id} sent {hold.quantity}; {quantity} cannot come back")
+    _move(conn, hold, HoldState.RETURNED, None)
+    back = dataclasses.replace(hold, quantity=quantity)
+    return record(conn, back.entry(EntryKind.RETURN, actor, at_ms, "returned by the partner"))
 
 
 def expire_due(conn: Connection, now_ms: int, limit: int = 500) -> list[Recorded]:

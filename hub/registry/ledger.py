@@ -83,6 +83,10 @@ class Recorded:
 
     id: int
     entry: Entry
+    free: int | None = None
+    """On hand − held right after this entry (None when it was not read: the audit trail)."""
+    minimum: int = 0
+    """The balance's minimum level when the entry was recorded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,19 +127,23 @@ def try_record(conn: Connection, entry: Entry, *, min_floor: int = 0) -> Recorde
             "INSERT INTO balances (depot, item) VALUES (?, ?) ON CONFLICT (depot, item) DO NOTHING",
             (entry.depot, entry.item),
         )
+    # RETURNING both applies the guard (no row: refused) and reads what the low-stock check
+    # needs, in one statement.
     if entry.kind is EntryKind.HOLD:
-        cur = conn.execute(
+        after = conn.execute(
             "UPDATE balances SET held = held + ? WHERE depot = ? AND item = ? "
-            "AND on_hand - held - (CASE WHEN floor > ? THEN floor ELSE ? END) >= ?",
+            "AND on_hand - held - (CASE WHEN floor > ? THEN floor ELSE ? END) >= ? "
+            "RETURNING on_hand - held, minimum",
             (d_held, entry.depot, entry.item, min_floor, min_floor, entry.quantity),
-        )
+        ).fetchone()
     else:
-        cur = conn.execute(
+        after = conn.execute(
             "UPDATE balances SET on_hand = on_hand + ?, held = held + ? "
-            "WHERE depot = ? AND item = ? AND on_hand + ? >= held + ? AND held + ? >= 0",
+            "WHERE depot = ? AND item = ? AND on_hand + ? >= held + ? AND held + ? >= 0 "
+            "RETURNING on_hand - held, minimum",
             (d_on_hand, d_held, entry.depot, entry.item, d_on_hand, d_held, d_held),
-        )
-    if cur.rowcount != 1:
+        ).fetchone()
+    if after is None:
         return None
     (entry_id,) = conn.execute(
         "INSERT INTO stock_ledger (depot, item, kind, quantity, d_on_hand, d_held, actor, at_ms, "
@@ -158,7 +166,7 @@ def try_record(conn: Connection, entry: Entry, *, min_floor: int = 0) -> Recorde
             entry.clause,
         ),
     ).fetchone()
-    return Recorded(int(entry_id), entry)
+    return Recorded(int(entry_id), entry, int(after[0]), int(after[1]))
 
 
 def record(conn: Connection, entry: Entry, *, min_floor: int = 0) -> Recorded:
@@ -181,6 +189,17 @@ def set_floor(conn: Connection, depot: str, item: str, floor: int) -> None:
         "INSERT INTO balances (depot, item, floor) VALUES (?, ?, ?) "
         "ON CONFLICT (depot, item) DO UPDATE SET floor = excluded.floor",
         (depot, item, floor),
+    )
+
+
+def set_minimum(conn: Connection, depot: str, item: str, minimum: int) -> None:
+    """The level under which free stock (on hand − held) is announced as ``stock.low``; 0: never."""
+    if minimum < 0:
+        raise InvalidInput(f"a minimum level cannot be negative ({minimum})")
+    conn.execute(
+        "INSERT INTO balances (depot, item, minimum) VALUES (?, ?, ?) "
+        "ON CONFLICT (depot, item) DO UPDATE SET minimum = excluded.minimum",
+        (depot, item, minimum),
     )
 
 

@@ -22,10 +22,6 @@ from hub.model.region import Agreement, Clause
 from hub.registry.catalogue import Supply
 from hub.registry.ledger import Balance
 
-DEFAULT_PER_DAY_REQUESTS = 2.0
-"""The agreements file has no per-day cap yet: a partner may take this many full requests a
-day (capped at all the lendable stock) until ``Sharing`` gains a ``per_day_cap``."""
-
 
 @dataclass(frozen=True, slots=True)
 class Terms:
@@ -44,16 +40,13 @@ def terms(agreement: Agreement, clause: Clause) -> Terms:
     sharing = agreement.sharing
     if sharing is None or clause.kind != "resources":
         raise ValueError(f"{agreement.id} clause {clause.id} is not a resources clause")
-    per_day = getattr(sharing, "per_day_cap", None)
     return Terms(
         agreement=agreement.id,
         clause=clause,
         floor_fraction=sharing.safety_floor.fraction,
         auto_commit=sharing.auto_commit_threshold,
         per_request=sharing.per_request_cap,
-        per_day=float(per_day)
-        if per_day is not None
-        else min(1.0, DEFAULT_PER_DAY_REQUESTS * sharing.per_request_cap),
+        per_day=sharing.per_day_cap,
     )
 
 

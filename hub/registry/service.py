@@ -12,13 +12,22 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from hub.bus import topics
 from hub.clock import Clock
+from hub.drills.isolation import check_stock_request
 from hub.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound
 from hub.model.envelope import Lane, OutgoingEvent, derived_id, format_time
+from hub.model.payload import Payload
 from hub.model.region import Agreement, Clause, speaks_for
-from hub.model.resources import STOCK_EVENT_TYPES, STOCK_REFUSED, StockChanged, StockRefused
+from hub.model.resources import (
+    STOCK_EVENT_TYPES,
+    STOCK_LOW,
+    STOCK_REFUSED,
+    StockLow,
+    StockRefused,
+)
 from hub.region import Region
 from hub.registry import holds as hold_store
 from hub.registry import ledger
@@ -49,6 +58,8 @@ class StockRequest:
     clause: str | None = None
     hold_ms: int = DEFAULT_HOLD_MS
     """How long a hold awaiting the owner's approval lasts before its stock returns."""
+    drill: str | None = None
+    """The drill asking (an exercise request), None for live operations."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +92,7 @@ class Registry:
         self._db, self._emitter, self._clock, self._region = db, emitter, clock, region
         chosen = region.agreements if agreements is None else agreements
         self._agreements: Mapping[str, Agreement] = {a.id: a for a in chosen}
+        self.drill: str | None = None  # a drill's virtual copy of the ledger: its drill id
 
     def _name(self, code: str) -> str:
         return self._region.jurisdiction(code).name_en if self._region.is_known(code) else code
@@ -88,37 +100,52 @@ class Registry:
     def _emit(self, tx: Tx, depot: Depot, recorded: Sequence[ledger.Recorded]) -> None:
         for r in recorded:
             e = r.entry
+            kind, at = STOCK_EVENT_TYPES[e.kind.value], format_time(e.at_ms)
+            data = stock_changed(r, depot, at)
+            self._send(tx, depot, kind, data, e.request, e.at_ms, str(r.id), at)
             on_hand, held = e.deltas
-            payload = StockChanged(
-                entry=r.id, depot=e.depot, jurisdiction=depot.jurisdiction, item=e.item,
-                kind=e.kind.value, quantity=e.quantity, on_hand_delta=on_hand, held_delta=held,
-                actor=e.actor, at=format_time(e.at_ms), reason=e.reason, hold=e.hold_id,
-                request=e.request, partner=e.partner, agreement=e.agreement, clause=e.clause,
-            )  # fmt: skip
-            self._send(tx, depot, STOCK_EVENT_TYPES[e.kind.value], payload, e.request, e.at_ms)
+            if on_hand - held < 0:
+                self._low_stock(tx, depot, r)
+
+    def _low_stock(self, tx: Tx, depot: Depot, r: ledger.Recorded) -> None:
+        """``stock.low`` when this entry took free stock from at or above the minimum to under."""
+        e = r.entry
+        on_hand, held = e.deltas
+        free, minimum = r.free, r.minimum
+        if free is None or not free < minimum <= free - (on_hand - held):
+            return
+        low = StockLow(
+            entry=r.id, depot=e.depot, jurisdiction=depot.jurisdiction, item=e.item, free=free,
+            minimum=minimum, at=format_time(e.at_ms),
+        )  # fmt: skip
+        self._send(tx, depot, STOCK_LOW, _data(low), e.request, e.at_ms, str(r.id))
 
     def _send(
         self,
         tx: Tx,
         depot: Depot,
         type_: str,
-        payload: StockChanged | StockRefused,
+        data: dict[str, Any],
         correlation: str | None,
         at_ms: int,
+        key: str,
+        at: str | None = None,
     ) -> None:
-        key = payload.entry if isinstance(payload, StockChanged) else payload.request
+        """Append one registry event about ``depot``; ``key`` makes its id (one per fact); ``at``
+        is ``at_ms`` already formatted, when the caller has it."""
         event = OutgoingEvent(
-            id=derived_id("registry", type_, depot.id, str(key)),
+            id=derived_id("registry", type_, depot.id, key),
             source=SOURCE,
             type=type_,
-            time=format_time(at_ms),
-            data=payload.model_dump(mode="json", exclude_none=True),
+            time=format_time(at_ms) if at is None else at,
+            data=data,
             jurisdiction=depot.jurisdiction,
-            status=Lane.ACTUAL,
+            status=Lane.ACTUAL if self.drill is None else Lane.EXERCISE,
             correlationid=correlation or depot.id,
             subject=depot.id,
         )
-        self._emitter.append(tx, topics.RESOURCES, depot.id, event.encode(), at_ms)
+        topic = topics.for_lane(topics.RESOURCES, event.status)
+        self._emitter.append(tx, topic, depot.id, event.encode(), at_ms)
 
     def _depot(self, tx: Tx, depot_id: str) -> Depot:
         depot = get_depot(tx.conn, depot_id)
@@ -162,6 +189,7 @@ class Registry:
 
     def _request_in(self, tx: Tx, req: StockRequest) -> Answer:
         item = supply(req.item)
+        check_stock_request(self.drill, req.drill, req.depot)
         hold_id = derived_id("hold", req.request, req.depot, req.item)
         existing = hold_store.get_hold(tx.conn, hold_id)
         if existing is not None:  # a retried request: the first answer stands
@@ -217,7 +245,7 @@ class Registry:
             quantity=req.quantity, partner=req.partner, reason=r.reason, at=format_time(now),
             agreement=r.agreement, clause=r.clause,
         )  # fmt: skip
-        self._send(tx, depot, STOCK_REFUSED, payload, req.request, now)
+        self._send(tx, depot, STOCK_REFUSED, _data(payload), req.request, now, req.request)
         return Answer(None, r.reason)
 
     async def approve(self, hold_id: str, actor: str) -> ledger.Recorded:
@@ -340,6 +368,31 @@ class Registry:
             return [(depots[b.depot], b) for b in found if b.depot in depots]
 
         return await self._db.run(read)
+
+
+def _data(payload: Payload) -> dict[str, Any]:
+    data: dict[str, Any] = payload.model_dump(mode="json", exclude_none=True)
+    return data
+
+
+def stock_changed(r: ledger.Recorded, depot: Depot, at: str) -> dict[str, Any]:
+    """The ``StockChanged`` payload of a ledger entry as JSON-ready data, built directly: this
+    runs for every hold, and validating a model we fill from typed values only costs time. A
+    test checks it is what ``StockChanged(...).model_dump(exclude_none=True)`` gives."""
+    e = r.entry
+    on_hand, held = e.deltas
+    data: dict[str, Any] = {
+        "entry": r.id, "depot": e.depot, "jurisdiction": depot.jurisdiction, "item": e.item,
+        "kind": e.kind.value, "quantity": e.quantity, "on_hand_delta": on_hand,
+        "held_delta": held, "actor": e.actor, "at": at,
+    }  # fmt: skip
+    for name, value in (
+        ("reason", e.reason), ("hold", e.hold_id), ("request", e.request),
+        ("partner", e.partner), ("agreement", e.agreement), ("clause", e.clause),
+    ):  # fmt: skip
+        if value is not None:
+            data[name] = value
+    return data
 
 
 def _date(day: str) -> dt.date:

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from hub.bus.port import Record
 from hub.clock import Clock
+from hub.drills.isolation import LIVE, Isolation
 from hub.store.db import Tx
 from hub.store.sql import Connection
 
@@ -28,11 +29,13 @@ class Outbox:
     def __init__(self, clock: Clock, on_append: Callable[[], None] | None = None) -> None:
         self._clock = clock
         self._on_append = on_append
+        self.isolation: Isolation = LIVE  # a drill's hub sets its own (hub.drills.isolation)
 
     def append(
         self, tx: Tx, topic: str, key: str | None, value: bytes, ts_ms: int | None = None
     ) -> Record:
         ts = self._clock.now_ms() if ts_ms is None else ts_ms
+        value = self.isolation.check(topic, value)
         (row_id,) = tx.conn.execute(
             "INSERT INTO outbox (topic, key, value, created_ms) VALUES (?, ?, ?, ?) RETURNING id",
             (topic, key, value, ts),

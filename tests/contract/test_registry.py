@@ -180,6 +180,7 @@ async def test_no_oversell_under_1000_concurrent_holds(db: Runner) -> None:
                 safety_floor=SafetyFloor(policy="keep_fraction", fraction=0.0),
                 auto_commit_threshold=1.0,
                 per_request_cap=1.0,
+                per_day_cap=1.0,
             )
         }
     )

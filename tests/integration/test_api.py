@@ -298,7 +298,8 @@ async def test_health_metrics_and_overview(
     assert "liandong_bus_lag" in text
     page = await client.get("/")
     assert page.status_code == 200 and "联动" in page.text
-    overview = (await client.get("/api/v1/overview")).json()
+    assert (await client.get("/api/v1/overview")).status_code == 401  # sign in first
+    overview = (await client.get("/api/v1/overview", headers=auth(qingpu))).json()
     assert overview["incidents"][0]["incident"]["identifier"] == "m-1"
     assert overview["names"][QINGPU] == "青浦区"
 

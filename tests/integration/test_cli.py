@@ -98,6 +98,8 @@ def test_run_demo_plays_and_neighbours_acknowledge(tmp_path: Path) -> None:
             output, _ = proc.communicate()
     assert f"http://127.0.0.1:{port}/" in output
     assert "acknowledged" in output
+    # ...and it tells how to sign in to the console (demo officers and a coordinator).
+    assert "officer.suzhou" in output and "coordinator" in output and "liandong-demo" in output
     # The demo's depots and stock were loaded into the registry on the first run.
     balances = subprocess.run(
         [*LIANDONG, "registry", "balances", "--data", str(data)],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -159,6 +160,45 @@ def test_check_reports_each_file(tmp_path: Path) -> None:
     assert f"{shipped[0]}: OK" in output and f"{broken}:8:" in output
 
 
-def test_run_is_not_built_yet(tmp_path: Path) -> None:
-    code, output = _drills("run", str(REPO / "drills" / "taipu-pollution-chain.yaml"))
-    assert code == 2 and "not built yet" in output
+def test_run_plays_a_scenario_and_report_reads_it_back(tmp_path: Path) -> None:
+    scenario = str(REPO / "drills" / "taipu-pollution-chain.yaml")
+    out, page = tmp_path / "drill", tmp_path / "report.html"
+    code, output = _drills(
+        "run", scenario, "--registry", "demo", "--out", str(out), "--html", str(page),
+        "--data", str(tmp_path / "live"),
+    )  # fmt: skip
+    assert code == 0, output
+    result = orjson.loads(output)
+    assert result["run"]["state"] == "finished" and result["run"]["speed"] == "max"
+    assert result["run"]["drill"] == "taipu-pollution-chain" and result["run"]["digest"]
+    report = result["report"]
+    assert report["incidents"] == 2 and report["tasks"] > 0 and report["escalations"] > 0
+    assert "<svg" in page.read_text(encoding="utf-8")
+    code, again = _drills("report", str(out))
+    assert code == 0 and orjson.loads(again) == report
+    code, output = _drills("run", scenario, "--out", str(out))
+    assert code == 2 and "fresh" in output  # a drill never reuses a database
+    code, output = _drills("run", scenario, "--speed", "0", "--out", str(tmp_path / "x"))
+    assert code == 2 and "--speed '0'" in output
+
+
+def test_compare_reports_what_other_playbooks_change(tmp_path: Path) -> None:
+    fewer = tmp_path / "playbooks"
+    shutil.copytree(REPO / "playbooks", fewer)
+    for path in fewer.glob("cross-border-water-pollution*"):
+        path.unlink()
+    recorded = str(REPO / "tests" / "fixtures" / "recordings" / "day-small.jsonl")
+    code, output = _drills(
+        "compare", recorded, "--playbooks", str(REPO / "playbooks"), "--playbooks", str(fewer),
+        "--registry", "demo",
+    )  # fmt: skip
+    assert code == 0, output
+    result = orjson.loads(output)
+    diff = result["differences"]
+    assert diff["tasks"]["a"] > diff["tasks"]["b"]
+    per = diff["tasks_per_jurisdiction"]
+    assert per and all((d["b"] or 0) < (d["a"] or 0) for d in per.values())
+    same = result["a"]["outcomes"]["resources_requested"]
+    assert same == result["b"]["outcomes"]["resources_requested"] and same
+    code, output = _drills("compare", recorded, "--playbooks", str(REPO / "playbooks"))
+    assert code == 2 and "two --playbooks" in output

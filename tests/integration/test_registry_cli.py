@@ -1,10 +1,13 @@
-"""``liandong registry import`` and ``balances`` as an operator runs them, in subprocesses."""
+"""``liandong registry import``, ``balances``, ``rm-import`` and ``rm-export`` as an operator runs
+them, in subprocesses."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+
+import orjson
 
 LIANDONG = [sys.executable, "-c", "from hub.cli import main; main()"]
 DATA = Path(__file__).resolve().parents[2] / "hub" / "registry" / "data"
@@ -73,3 +76,87 @@ def test_demo_data_imports_cleanly(tmp_path: Path) -> None:
     shown = _cli("balances", "--item", "sandbag", "--data", str(tmp_path / "data"))
     depots = {line.split("\t")[0] for line in shown.stdout.strip().splitlines()[1:]}
     assert {"310118-main", "320509-main", "330421-main"} <= depots and len(depots) >= 15
+
+
+def _rm_request(tmp_path: Path) -> Path:
+    from hub.codecs import edxl_rm
+
+    message = edxl_rm.RmMessage(
+        edxl_rm.MessageType.REQUEST, "flood-7", "2026-07-01T08:00:00+08:00", "320509",
+        (
+            edxl_rm.RmLine(
+                1, "sandbag", 300, "js-1", "yrd-demo-zone-emergency-linkage", "5",
+                "2026-07-01T12:00:00+08:00", "Lili town flood post",
+            ),
+        ),
+    )  # fmt: skip
+    path = tmp_path / "request.xml"
+    path.write_bytes(edxl_rm.encode(message))
+    return path
+
+
+def test_edxl_rm_import_and_export_through_the_registry(tmp_path: Path) -> None:
+    import sqlite3
+
+    from hub.codecs import edxl_rm
+
+    data = str(tmp_path / "data")
+    assert _cli("import", *_files(tmp_path, DEPOTS, STOCK), "--data", data).returncode == 0
+    done = _cli("rm-import", str(_rm_request(tmp_path)), "--data", data)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "RequestResource flood-7: 1 line(s)",
+        "flood-7\t1\tjs-1\tsandbag\t300\trequested\t0\t0",
+    ]
+    # 3,200 on hand, floor 2,000: 300 held.
+    assert _cli("balances", "--depot", "js-1", "--data", data).stdout.splitlines()[1].split("\t")[
+        2:4
+    ] == ["3200", "300"]
+    exported = _cli("rm-export", "flood-7", "--data", data)
+    assert exported.returncode == 0, exported.stderr
+    back = edxl_rm.decode(exported.stdout.encode())
+    assert (back.type, back.message_id, back.requester) == (
+        edxl_rm.MessageType.REQUEST, "flood-7", "320509"
+    )  # fmt: skip
+    assert [(x.depot, x.item, x.quantity, x.deliver_to) for x in back.lines] == [
+        ("js-1", "sandbag", 300, "Lili town flood post")
+    ]
+    # Jiashan's answer arrives as a file: accepted for 200, the rest goes back.
+    answer = edxl_rm.RmMessage(
+        edxl_rm.MessageType.RESPONSE, "flood-7-answer", "2026-07-01T08:10:00+08:00", "320509",
+        (edxl_rm.RmLine(1, "sandbag", 200, response="Accept"),), responder="330421",
+        originating="flood-7",
+    )  # fmt: skip
+    (tmp_path / "answer.xml").write_bytes(edxl_rm.encode(answer))
+    applied = _cli("rm-import", str(tmp_path / "answer.xml"), "--data", data)
+    assert applied.returncode == 0, applied.stderr
+    assert applied.stdout.splitlines()[1] == "flood-7\t1\tjs-1\tsandbag\t300\taccepted\t200\t0"
+    again = _cli("rm-import", str(tmp_path / "answer.xml"), "--data", data)
+    assert again.returncode == 1 and "accepted: a response needs it" in again.stderr
+    # A commitment claiming to come from Qingpu for Jiashan's line is refused; nothing changes.
+    wrong = edxl_rm.encode(
+        edxl_rm.RmMessage(
+            edxl_rm.MessageType.COMMIT, "flood-7-c", "2026-07-01T08:20:00+08:00", "320509",
+            (edxl_rm.RmLine(1, "sandbag", 200),), responder="310118", originating="flood-7",
+        )
+    )  # fmt: skip
+    (tmp_path / "wrong.xml").write_bytes(wrong)
+    refused = _cli("rm-import", str(tmp_path / "wrong.xml"), "--data", data)
+    assert refused.returncode == 1 and "only 330421 may commit" in refused.stderr
+    hostile = tmp_path / "hostile.xml"
+    hostile.write_text(
+        '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        '<RequestResource xmlns="urn:oasis:names:tc:emergency:EDXL:RM:1.0:msg">&x;'
+        "</RequestResource>",
+        encoding="utf-8",
+    )
+    bad = _cli("rm-import", str(hostile), "--data", data)
+    assert bad.returncode == 1 and "DTDs are not accepted" in bad.stderr
+    with sqlite3.connect(tmp_path / "data" / "liandong.db") as db:
+        types = [
+            orjson.loads(v)["type"]
+            for (v,) in db.execute("SELECT value FROM log WHERE topic = 'liandong.resources.v1'")
+        ]
+    assert types == [
+        "stock.held", "resource.line_moved", "stock.released", "resource.line_moved"
+    ]  # fmt: skip

@@ -30,7 +30,8 @@ STREAM = REPO / "tests" / "fixtures" / "streams" / "playbooks-day.jsonl"
 
 
 def replay() -> list[bytes]:
-    """Every task event, task row and failure the stream gives, in order, as bytes."""
+    """Every task event, task row, approval request and failure the stream gives, in order,
+    as bytes."""
     region = Region.from_files(
         REPO / "hub" / "region" / "data" / "region.json", default_agreements_path()
     )
@@ -45,7 +46,9 @@ def replay() -> list[bytes]:
             continue
         assert isinstance(planned, Planned)
         for row in planned.rows:
-            out.extend((row.event, row.body))
+            out.extend((row.event, row.body, repr(row.ladder).encode()))
+        for ask in planned.approvals:
+            out.extend((ask.event, ask.tasks_json))
         out.extend(f"{p}: {r}".encode() for p, r in planned.failures)
     return out
 
@@ -60,9 +63,12 @@ def test_replaying_the_recorded_stream_twice_gives_byte_identical_task_events() 
     assert first == second
     events = [orjson.loads(b) for b in first if b'"specversion"' in b]
     assert len(events) >= 100  # the stream really exercises the playbooks
-    assert {e["type"] for e in events} == {"task.issued"}
-    assert len({e["data"]["task"]["why"]["playbook"] for e in events}) == 9
-    assert any(b.startswith(b"infectious-disease-joint-control: approval step") for b in first)
+    assert {e["type"] for e in events} == {"task.issued", "approval.requested"}
+    issued = [e for e in events if e["type"] == "task.issued"]
+    assert len({e["data"]["task"]["why"]["playbook"] for e in issued}) == 9
+    asked = [e["data"] for e in events if e["type"] == "approval.requested"]
+    assert {a["playbook"] for a in asked} == {"infectious-disease-joint-control"}
+    assert all(a["tasks"] for a in asked)
 
 
 def test_other_processes_and_hash_seeds_give_the_same_bytes() -> None:

@@ -16,7 +16,7 @@ from hub.engine.cli_playbooks import app as playbooks_cli
 from hub.engine.duration import duration_ms
 from hub.engine.evaluator import Plan, plan
 from hub.engine.explain import explain
-from hub.engine.planning import not_built
+from hub.engine.planning import own_ladders
 from hub.engine.playbook import Playbook, load_playbook, load_playbooks
 from hub.engine.schema import SCHEMA_PATH, rendered
 from hub.engine.source import PlaybookError
@@ -182,7 +182,7 @@ def test_jinze_spill_gives_tasks_to_wujiang_kunshan_and_jiashan(
     assert wujiang.due == "2026-07-01T01:01:00.000Z"  # reported + PT30M
     assert [v.playbook for v in result.verdicts] == ["cross-border-water-pollution"]
     assert result.ladders == ()  # the agreement's ladder: the escalator climbs it, nothing to do
-    assert not not_built(result)
+    assert result.holds == () and result.failures == ()
     incident = Incident.model_validate(cap("jinze-1"))
     told = explain(
         incident,
@@ -326,7 +326,7 @@ def test_on_every_update_and_restart_give_each_message_its_own_ids(
     assert {t.id for t in same.tasks} == {t.id for t in _run(cap("u-1"), once, region).tasks}
 
 
-def test_steps_after_an_approval_are_held_and_reported(tmp_path: Path, region: Region) -> None:
+def test_steps_after_an_approval_are_held_for_a_coordinator(tmp_path: Path, region: Region) -> None:
     approval = (
         "  - id: coordinator-approves\n    approval:\n      question: {zh: 批准？, en: Approve?}\n"
         "      ttl: PT1H\n      on_expiry: proceed\n  - id: escalate-intakes\n"
@@ -340,6 +340,15 @@ def test_steps_after_an_approval_are_held_and_reported(tmp_path: Path, region: R
     }
     (hold,) = result.holds
     assert hold.expires == "2026-07-01T01:31:00.000Z" and hold.on_expiry == "proceed"
+    thread = "310118,h-1"
+    assert hold.id == derived_id(
+        "cross-border-water-pollution", "2", thread, "coordinator-approves", "approval"
+    )
+    assert (hold.playbook, hold.version, hold.step) == (
+        "cross-border-water-pollution",
+        2,
+        "coordinator-approves",
+    )
     assert hold.tasks == ()  # only the escalate step follows: nothing to hold
     moved = _variant(
         tmp_path,
@@ -354,11 +363,12 @@ def test_steps_after_an_approval_are_held_and_reported(tmp_path: Path, region: R
     result = _run(cap("h-2", severity="Extreme"), moved, region)
     assert {t.why.step for t in result.holds[0].tasks} == {"booms-and-absorbents"}
     assert "booms-and-absorbents" not in {t.why.step for t in result.tasks}
-    ((playbook, reason),) = not_built(result)
-    assert playbook == "cross-border-water-pollution" and "approval step" in reason
+    assert result.failures == ()  # an approval is a request to a coordinator, not a failure
+    again = _run(cap("h-2", severity="Extreme"), moved, region)
+    assert again.holds == result.holds  # a redelivery asks for the same approval (same id)
 
 
-def test_a_playbook_ladder_is_planned_and_reported_as_not_run(
+def test_a_playbook_ladder_is_planned_with_its_own_rungs_and_waits(
     tmp_path: Path, region: Region
 ) -> None:
     custom = _variant(
@@ -380,7 +390,13 @@ def test_a_playbook_ladder_is_planned_and_reported_as_not_run(
         ("duty_liaison", "2026-07-01T01:01:00.000Z"),
         ("regional_coordinator", "2026-07-01T01:06:00.000Z"),
     )
-    assert "own ladder is not run" in not_built(result)[0][1]
+    assert ladder.waits == (5 * 60_000, 10 * 60_000)
+    own = own_ladders(result.ladders)
+    assert own[ladder.task] == (
+        "escalate-intakes",
+        (("duty_liaison", 5 * 60_000), ("regional_coordinator", 10 * 60_000)),
+    )
+    assert result.failures == ()
 
 
 def test_planning_is_deterministic_and_sorted(playbooks: list[Playbook], region: Region) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from hub.model.region import Clause
-from hub.region import load_region
+from hub.region import AgreementFileError, load_agreements, load_region
 from hub.registry.catalogue import SUPPLIES, Category, Kind, supply
 from hub.registry.ledger import Balance
 from hub.registry.policy import Grant, Refusal, Terms, decide, figures, terms
@@ -90,3 +92,34 @@ def test_catalogue_files_every_playbook_item_and_names_amounts() -> None:
     assert supply("foam-concentrate").amount(5) == "5 tonnes of firefighting foam concentrate"
     with pytest.raises(ValueError, match="unknown item 'sand bags'"):
         supply("sand bags")
+
+
+def test_the_per_day_cap_is_each_agreements_own() -> None:
+    region = load_region()
+    caps = {a.id: a.sharing.per_day_cap for a in region.agreements if a.sharing is not None}
+    assert caps["taihu-basin-flood-control-coordination"] == 0.6
+    assert caps["yrd-demo-zone-emergency-linkage"] == 1.0
+    taihu = region.agreement("taihu-basin-flood-control-coordination")
+    (clause,) = [c for c in taihu.clauses if c.kind == "resources"]
+    t = terms(taihu, clause)
+    assert t.per_day == 0.6
+    # 10,000 on hand, floor 40 %: 6,000 lendable, 3,600 a day; 2,400 taken, 1,300 more is over.
+    refusal = decide(
+        balance=Balance("js-1", "sandbag", 10_000, 0, 0), supply=SANDBAG, quantity=1_300,
+        owner_name="Jiashan", partner_name="Wujiang", taken_today=2_400, t=t,
+    )  # fmt: skip
+    assert isinstance(refusal, Refusal) and refusal.clause == "4"
+    assert (
+        "at most 3,600 sandbags a day" in refusal.reason and "clause 4 of taihu" in refusal.reason
+    )
+
+
+def test_an_agreement_without_a_per_day_cap_is_refused(tmp_path: Path) -> None:
+    text = (Path(__file__).parents[2] / "hub/region/data/agreements.yaml").read_text("utf-8")
+    path = tmp_path / "agreements.yaml"
+    path.write_text(text.replace("      per_day_cap: 0.6\n", "", 1), "utf-8")
+    with pytest.raises(AgreementFileError, match="per_day_cap"):
+        load_agreements(path)
+    path.write_text(text.replace("per_day_cap: 0.6", "per_day_cap: 0.2", 1), "utf-8")
+    with pytest.raises(AgreementFileError, match="below per_request_cap"):
+        load_agreements(path)

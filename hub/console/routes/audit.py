@@ -1,5 +1,6 @@
 """``/api/v1/audit``: what transports refused, reported to the hub's audit topic, and what an
-adapter could not read, kept on the dead-letter topic."""
+adapter could not read, kept on the dead-letter topic. Adapters only (bearer token): a
+console user gets 401 here."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``GET /api/v1/incidents/{identifier}/explain``: which playbooks matched a stored incident and
 why, which did not and why not, and the tasks they plan (the same answer as ``liandong
-playbooks explain``)."""
+playbooks explain``). Any adapter or signed-in user may ask (it changes nothing)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import orjson
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from hub.console.auth import CurrentAdapter, CurrentHub
+from hub.console.auth import CurrentActor, CurrentHub
 from hub.engine.explain import explain
 from hub.errors import InvalidInput, NotFound
 from hub.model.incident import Incident, lane_for
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 async def explain_incident(
     identifier: str,
     hub: CurrentHub,
-    adapter: CurrentAdapter,
+    actor: CurrentActor,
     sender: str | None = Query(default=None),
 ) -> Response:
     """Explain the playbooks' verdicts on one stored incident message (pure: nothing is sent)."""

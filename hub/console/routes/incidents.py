@@ -1,4 +1,8 @@
-"""``/api/v1/incidents``: the intake for adapters, and reading incidents back."""
+"""``/api/v1/incidents``: the intake for adapters, and reading incidents back.
+
+Reporting: adapters only (bearer token; a console user gets 401 here, the front door reads no
+cookie). Reading: any adapter or signed-in user (the regional picture).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from hub.console.auth import CurrentAdapter, CurrentHub
+from hub.console.auth import CurrentActor, CurrentHub
 from hub.console.intake_http import report
 from hub.errors import InvalidInput, NotFound
 from hub.model.envelope import format_time
@@ -51,7 +55,7 @@ def _summary(row: store.StoredIncident) -> dict[str, Any]:
 async def get_incident(
     identifier: str,
     hub: CurrentHub,
-    adapter: CurrentAdapter,
+    actor: CurrentActor,
     sender: str | None = Query(default=None),
 ) -> Response:
     """One incident message with its thread's versions. ``sender`` disambiguates identifiers."""

@@ -1,35 +1,29 @@
-"""The page at ``/``: incidents and tasks as they arrive.
+"""``GET /api/v1/overview``: the recent incidents and tasks, for the console's board and map.
 
-A read-only overview until the duty officers' console (with sign-in) replaces it. It shows what
-every party of the region may see anyway; the hub binds to loopback by default.
+The console page itself is served at ``/`` by ``hub.console.routes.pages``. Every signed-in user
+and every adapter reads the regional picture; changing anything is done elsewhere.
 """
 
 from __future__ import annotations
 
-from importlib.resources import files
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Query
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 
-from hub.console.auth import CurrentHub
+from hub.console.auth import CurrentActor, CurrentHub
 from hub.model.envelope import format_time
 from hub.store import incidents as incident_store
 from hub.store import tasks as task_store
 
 router = APIRouter(tags=["overview"])
 
-_PAGE = files("hub.console").joinpath("static/overview.html").read_text(encoding="utf-8")
-
-
-@router.get("/", response_class=HTMLResponse)
-async def page() -> HTMLResponse:
-    return HTMLResponse(_PAGE)
-
 
 @router.get("/api/v1/overview")
-async def overview(hub: CurrentHub, limit: int = Query(default=50, ge=1, le=500)) -> Response:
+async def overview(
+    hub: CurrentHub, actor: CurrentActor, limit: int = Query(default=50, ge=1, le=500)
+) -> Response:
     def read(tx: Any) -> dict[str, Any]:
         rows = incident_store.recent_incidents(tx.conn, limit)
         tasks = task_store.list_tasks(tx.conn, limit=limit * 3)

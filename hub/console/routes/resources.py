@@ -1,8 +1,10 @@
 """``/api/v1/resources``: stock balances, allocation plans, and committing them as holds.
 
 A plan is shown before anything changes; committing it holds every line or none. The requester
-is always the credential's jurisdiction; only a depot's owner approves a hold, and only the
-owner or the requester releases it. Anyone else gets 403 and nothing changes.
+is always the actor's jurisdiction (an adapter's, or a duty officer's); only a depot's owner or a
+regional coordinator approves a hold, and only the owner or the requester releases it. Balances
+are read by any adapter or signed-in user; a coordinator or an administrator plans, requests and
+releases for no jurisdiction. Anyone else gets 403 and nothing changes.
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.console.auth import CurrentAdapter, CurrentHub
+from hub.console.auth import CurrentActor, CurrentHub
 from hub.errors import InvalidInput, NotAllowed
 from hub.model.envelope import format_time
-from hub.model.region import speaks_for
 from hub.registry.allocation import Plan, PlanLine
 from hub.registry.catalogue import supply
 from hub.registry.holds import Hold
@@ -112,7 +113,7 @@ def _hold_json(hold: Hold) -> dict[str, Any]:
 @router.get("/balances")
 async def list_balances(
     hub: CurrentHub,
-    adapter: CurrentAdapter,
+    actor: CurrentActor,
     jurisdiction: str | None = Query(default=None, description="depots this code speaks for"),
     item: str | None = Query(default=None),
 ) -> Response:
@@ -141,50 +142,50 @@ async def list_balances(
 
 
 @router.post("/plans")
-async def make_plan(body: PlanBody, hub: CurrentHub, adapter: CurrentAdapter) -> Response:
-    """A plan for the credential's jurisdiction; nothing is held until it is committed."""
-    found = await hub.registry.plan(
-        adapter.jurisdiction, _item(body.item), body.quantity, body.lat, body.lon
-    )
+async def make_plan(body: PlanBody, hub: CurrentHub, actor: CurrentActor) -> Response:
+    """A plan for the actor's jurisdiction; nothing is held until it is committed."""
+    requester = actor.require_jurisdiction("request stock")
+    found = await hub.registry.plan(requester, _item(body.item), body.quantity, body.lat, body.lon)
     return _json(_plan_json(found))
 
 
 @router.post("/requests")
-async def commit_plan(body: CommitBody, hub: CurrentHub, adapter: CurrentAdapter) -> Response:
+async def commit_plan(body: CommitBody, hub: CurrentHub, actor: CurrentActor) -> Response:
     """Hold every line of a plan, or none (409 naming what the policy now refuses)."""
+    requester = actor.require_jurisdiction("request stock")
     lines = [
         PlanLine(x.depot, "", x.quantity, 0.0, x.agreement, x.clause, False) for x in body.lines
     ]
     holds = await hub.registry.commit_plan(
-        adapter.jurisdiction, body.request, _item(body.item), lines, adapter.name
+        requester, body.request, _item(body.item), lines, actor.by
     )
     return _json({"request": body.request, "holds": [_hold_json(h) for h in holds]})
 
 
 @router.post("/holds/{hold_id}/approve")
-async def approve_hold(hold_id: str, hub: CurrentHub, adapter: CurrentAdapter) -> Response:
-    """The depot's owner approves a hold awaiting approval."""
+async def approve_hold(hold_id: str, hub: CurrentHub, actor: CurrentActor) -> Response:
+    """The depot's owner (its adapter or duty officer) or a regional coordinator approves a
+    hold awaiting approval."""
     hold = await hub.registry.get_hold(hold_id)
-    if not speaks_for(adapter.jurisdiction, hold.owner):
+    if not (actor.role == "coordinator" or actor.may_act_for(hold.owner)):
         raise NotAllowed(
-            f"hold {hold_id} is {hold.owner}'s to approve, not {adapter.jurisdiction}'s"
+            f"hold {hold_id} is {hold.owner}'s (or a coordinator's) to approve, not "
+            f"{actor.jurisdiction or actor.role}'s"
         )
-    await hub.registry.approve(hold_id, adapter.name)
+    await hub.registry.approve(hold_id, actor.by)
     return _json(_hold_json(await hub.registry.get_hold(hold_id)))
 
 
 @router.post("/holds/{hold_id}/release")
 async def release_hold(
-    hold_id: str, body: ReleaseBody, hub: CurrentHub, adapter: CurrentAdapter
+    hold_id: str, body: ReleaseBody, hub: CurrentHub, actor: CurrentActor
 ) -> Response:
     """The owner (refusing) or the requester (no longer needed) gives the stock back."""
     hold = await hub.registry.get_hold(hold_id)
-    if not (
-        speaks_for(adapter.jurisdiction, hold.owner)
-        or speaks_for(adapter.jurisdiction, hold.partner)
-    ):
+    if not (actor.may_act_for(hold.owner) or actor.may_act_for(hold.partner)):
         raise NotAllowed(
-            f"hold {hold_id} is between {hold.owner} and {hold.partner}, not {adapter.jurisdiction}"
+            f"hold {hold_id} is between {hold.owner} and {hold.partner}, not "
+            f"{actor.jurisdiction or actor.role}"
         )
-    await hub.registry.release(hold_id, adapter.name, body.reason)
+    await hub.registry.release(hold_id, actor.by, body.reason)
     return _json(_hold_json(await hub.registry.get_hold(hold_id)))

@@ -1,4 +1,9 @@
-"""``/api/v1/tasks``: tasks for an incident or a jurisdiction, and the target's answers."""
+"""``/api/v1/tasks``: tasks for an incident or a jurisdiction, and the target's answers.
+
+Reading: any adapter or signed-in user (the regional picture). Answering: only an actor that
+speaks for the task's target (its adapter, or a duty officer of the target or of its city);
+a coordinator or an administrator answers no task. Anyone else: 403, nothing changes.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
-from hub.console.auth import CurrentAdapter, CurrentHub
-from hub.errors import InvalidInput, NotFound
+from hub.console.auth import CurrentActor, CurrentHub
+from hub.errors import InvalidInput, NotAllowed, NotFound
 from hub.model.task import TaskState
 from hub.store import incidents as incident_store
 from hub.store import tasks as task_store
@@ -46,7 +51,7 @@ def _json(obj: Any, status: int = 200) -> Response:
 @router.get("")
 async def list_tasks(
     hub: CurrentHub,
-    adapter: CurrentAdapter,
+    actor: CurrentActor,
     incident: str | None = Query(
         default=None,
         description="identifier (or 'sender,identifier') of any message of the incident",
@@ -89,7 +94,7 @@ async def list_tasks(
 
 
 @router.get("/{task_id}")
-async def get_task(task_id: str, hub: CurrentHub, adapter: CurrentAdapter) -> Response:
+async def get_task(task_id: str, hub: CurrentHub, actor: CurrentActor) -> Response:
     task = await hub.tasks.get(task_id)
     return _json(task.model_dump(mode="json"))
 
@@ -99,14 +104,19 @@ async def answer_task(
     task_id: str,
     answer: Answer,
     hub: CurrentHub,
-    adapter: CurrentAdapter,
+    actor: CurrentActor,
     body: AnswerBody | None = None,
 ) -> Response:
-    """The target jurisdiction's answer; any other jurisdiction gets 403 and nothing changes."""
+    """The target jurisdiction's answer (its adapter or duty officer); anyone else gets 403 and
+    nothing changes."""
+    jurisdiction = actor.require_jurisdiction("answer a task")
+    target = (await hub.tasks.get(task_id)).target
+    if not actor.may_act_for(target):
+        raise NotAllowed(f"task {task_id} is addressed to {target}, not to {jurisdiction}")
     reason = body.reason if body else None
     if answer is Answer.decline and not reason:
         raise InvalidInput('a decline needs a reason: {"reason": "..."}')
     task = await hub.tasks.move(
-        task_id, _STATE[answer], actor=adapter.jurisdiction, by=adapter.name, reason=reason
+        task_id, _STATE[answer], actor=jurisdiction, by=actor.by, reason=reason
     )
     return _json(task.model_dump(mode="json"))
