@@ -221,3 +221,40 @@ def test_exercise_traffic_carries_the_banner(page: Page, console: Console) -> No
     expect(banner).to_be_visible()
     screenshot(page, "10-exercise-incident")
     assert WUJIANG in page.url or "incident" in page.url
+
+
+def test_the_coordinator_approves_what_a_playbook_holds(page: Page, console: Console) -> None:
+    """A cluster of cases in Qingpu: the infectious-disease playbook holds the cross-border passes
+    for the regional coordinator, who approves them on the approvals page; an officer sees the
+    request but has no button to decide it."""
+    identifier = f"cluster-{uuid.uuid4().hex[:8]}"
+    message = cap(identifier, category="Health", circle="31.05,120.95 3")
+    message["info"][0]["event"] = "聚集性传染病疫情"
+    report(console, message)
+    thread = f"310118,{identifier}"
+
+    sign_in(page, console, "officer.wujiang")
+    page.get_by_role("link", name="审批").click()
+    row = page.locator(f'#approval-rows tr:has(a[href*="{identifier}"])')
+    expect(row).to_have_attribute("data-state", "requested", timeout=WAIT_MS)
+    expect(row.get_by_role("button")).to_have_count(0)
+    page.get_by_role("button", name="退出登录").click()
+
+    sign_in(page, console, "coordinator")
+    page.get_by_role("link", name="审批").click()
+    expect(row).to_have_attribute("data-state", "requested", timeout=WAIT_MS)
+    assert unlabelled_fields(page) == []
+    screenshot(page, "11-approvals")
+    row.get_by_role("button", name=re.compile("^批准")).click()
+    expect(row).to_have_attribute("data-state", "approved", timeout=WAIT_MS)
+    expect(row).to_contain_text("coordinator")
+
+    # The held tasks were issued when approved: the passes for Wujiang are now on its list.
+    tasks = httpx.get(
+        f"{console.hub.url}/api/v1/tasks",
+        params={"incident": thread},
+        headers={"Authorization": f"Bearer {console.token}"},
+        timeout=10.0,
+    ).json()["tasks"]
+    steps = {(t["why"]["step"], t["target"]) for t in tasks}
+    assert ("mutual-passes", WUJIANG) in steps, steps

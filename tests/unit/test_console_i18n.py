@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from hub.console.routes.tasks import Answer
+from hub.model.approvals import ApprovalState, OnExpiry
 from hub.model.envelope import Lane
 from hub.model.events import EVENT_TYPES
 from hub.model.region import CAP_CATEGORIES
@@ -63,6 +64,8 @@ def test_translated_vocabularies_are_complete(lang: str) -> None:
         | {f"hold.{h.value}" for h in HoldState}
         | {f"answer.{a.value}" for a in Answer}
         | {f"role.{r}" for r in ("officer", "coordinator", "admin", "adapter")}
+        | {f"approval.{a.value}" for a in ApprovalState}
+        | {f"approvals.on_expiry.{o.value}" for o in OnExpiry}
     )
     assert sorted(wanted - have) == []
 

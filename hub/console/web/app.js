@@ -6,8 +6,9 @@ import { renderTasks } from "./tasks.js";
 import { renderIncident } from "./incident.js";
 import { renderResources } from "./resources.js";
 import { renderPlaybooks } from "./playbooks.js";
+import { renderApprovals } from "./approvals.js";
 
-const VIEWS = { board: renderBoard, map: renderMap, tasks: renderTasks, incident: renderIncident, resources: renderResources, playbooks: renderPlaybooks };
+const VIEWS = { board: renderBoard, map: renderMap, tasks: renderTasks, incident: renderIncident, resources: renderResources, approvals: renderApprovals, playbooks: renderPlaybooks };
 const main = () => document.getElementById("main");
 let current = null; // {view, arg, refresh}
 
