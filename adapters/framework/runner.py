@@ -232,7 +232,8 @@ class AdapterRunner:
             self.ready.set()
 
     async def _run_mqtt(self, transport: MqttTransport) -> None:
-        from adapters.links.mqtt_link import LinkConfig, MqttLink
+        from adapters.links.link_config import LinkConfig
+        from adapters.links.mqtt_link import MqttLink
         from adapters.transports.mqtt import MqttEndpoint
 
         broker = transport.broker
@@ -251,6 +252,7 @@ class AdapterRunner:
                 poll_interval_s=self.manifest.tasks.poll_interval_s,
                 covers={self.manifest.jurisdiction: task_targets(self.manifest.jurisdiction)},
                 codec=None if self.codec.kind == "canonical-json" else self.codec,
+                live_only=self.manifest.tasks.live_only,
             )
         )
         self._link_stats = link.stats

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from adapters.links.exercise import mark_exercise
 from adapters.links.hub_api import MAX_TASKS, HubApi
-from hub.drills.isolation import EXERCISE_MARK_EN, EXERCISE_MARK_ZH
 from hub.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -43,17 +43,6 @@ def message_key(task: dict[str, Any]) -> str:
     """What a city deduplicates on: the task id; for a change, ``{task id}.{state}``."""
     state = str(task.get("state", "issued"))
     return str(task["id"]) if state in FIRST_STATES else f"{task['id']}.{state}"
-
-
-def mark_exercise(task: dict[str, Any]) -> dict[str, Any]:
-    """An exercise task as a city receives it: its action texts say 演练 / EXERCISE (the CAP
-    status Exercise comes from the task's lane)."""
-    out = dict(task)
-    for name, mark in (("action_zh", EXERCISE_MARK_ZH), ("action_en", EXERCISE_MARK_EN)):
-        text = str(out.get(name) or "")
-        if not text.startswith(mark):
-            out[name] = mark + text
-    return out
 
 
 @dataclass(frozen=True, slots=True)

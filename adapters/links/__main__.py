@@ -34,7 +34,8 @@ from typing import IO, Any
 
 import orjson
 
-from adapters.links.mqtt_link import Forwarded, LinkConfig, MqttLink
+from adapters.links.link_config import Forwarded, LinkConfig
+from adapters.links.mqtt_link import MqttLink
 from adapters.transports.mqtt import MqttEndpoint
 
 _LINK_KEYS = frozenset({"resend_interval_s", "poll_interval_s", "lanes", "http_timeout_s"})

@@ -46,15 +46,16 @@ import logging
 import time
 import zlib
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, Protocol
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
+from adapters.links.exercise import for_city
 from adapters.links.hub_api import MAX_TASKS, HubApi, Outcome
+from adapters.links.link_config import Forwarded, LinkConfig
 from adapters.links.mqtt_protocol import (
     JSON,
     OFFLINE,
@@ -70,12 +71,10 @@ from adapters.transports.mqtt import (
     NO_MATCHING_SUBSCRIBERS,
     Delivery,
     MqttConnection,
-    MqttEndpoint,
     PublishRefused,
 )
-from adapters.transports.mqtt_session import Backoff, keep_connected
+from adapters.transports.mqtt_session import keep_connected
 from hub.errors import InvalidInput
-from hub.model.incident import Incident
 
 log = logging.getLogger(__name__)
 
@@ -83,47 +82,6 @@ UP_KINDS = ("incidents", "task-updates", "status")
 # While a city keeps answering (working through a backlog), its unanswered tasks are re-sent only
 # after this many resend intervals: it has them queued, and a re-send would only add load.
 BUSY_CITY_FACTOR = 4
-
-
-class PayloadCodec(Protocol):
-    """A city's own payloads (``adapters.framework.codec.Codec``)."""
-
-    kind: str
-    content_type: str
-
-    def decode(
-        self, raw: bytes, channel: Literal["incidents", "answers", "any"]
-    ) -> Incident | TaskAnswer: ...
-
-    def encode_task(self, task: dict[str, Any]) -> bytes: ...
-
-
-@dataclass(frozen=True)
-class LinkConfig:
-    broker: MqttEndpoint
-    hub_url: str
-    tokens: Mapping[str, str] = field(repr=False)  # jurisdiction code -> hub adapter token
-    resend_interval_s: float = 30.0
-    poll_interval_s: float = 1.0
-    broker_log: Path | None = None
-    lanes: int = 16
-    backoff: Backoff = field(default_factory=lambda: Backoff(initial_s=0.2, max_s=10.0))
-    http_timeout_s: float = 10.0
-    refusal_attempts: int = 5
-    codec: PayloadCodec | None = None  # None: canonical JSON
-    covers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # code -> task targets
-
-
-@dataclass(frozen=True, slots=True)
-class Forwarded:
-    """What the hub answered to one message a city sent (for tracing and benchmarks)."""
-
-    kind: str  # "incidents" or "task-updates"
-    jurisdiction: str
-    key: str  # the incident's identifier, or the task id
-    status: int | None
-    at_ns: int  # wall clock (time.time_ns) when the hub's answer came
-    hub_ns: int  # how long the hub took to answer (retries included)
 
 
 @dataclass(slots=True)
@@ -440,6 +398,13 @@ class MqttLink:
         codec = self.config.codec
 
         async def one(task: dict[str, Any], why: str) -> None:
+            given = for_city(task, self.config.live_only)
+            if given is None:  # the isolation guard: settled here, never sent, never resent
+                self._settled[code].add(task["id"])
+                self.stats["exercise_refused"] += 1
+                log.error("exercise task %s not sent: %s is live-only", task["id"], code)
+                return
+            task = given
             async with gate:
                 try:
                     body = orjson.dumps(task) if codec is None else codec.encode_task(task)

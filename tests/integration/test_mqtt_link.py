@@ -21,8 +21,9 @@ import orjson
 import pytest
 
 from adapters.framework.codec import DialectCodec
+from adapters.links.link_config import LinkConfig
 from adapters.links.mqtt_city import CityClient
-from adapters.links.mqtt_link import LinkConfig, MqttLink
+from adapters.links.mqtt_link import MqttLink
 from adapters.links.mqtt_protocol import topic
 from adapters.links.mqtt_refusals import BrokerLogWatcher, Refusal
 from adapters.transports.mqtt import (
@@ -208,6 +209,26 @@ async def test_an_incident_over_mqtt_reaches_the_hub_and_its_tasks_reach_the_nei
     assert link.stats["incidents_forwarded"] == 1
     assert link.stats["answers_forwarded"] >= 2
     assert link.city_status == {QINGPU: "online", WUJIANG: "online", JIASHAN: "online"}
+
+
+async def test_a_live_only_link_never_sends_an_exercise_task(stack: Stack) -> None:
+    """The isolation guard at the MQTT door: Wujiang's link is live-only, so of a live and an
+    exercise spill it receives only the live task; the exercise one is settled, never sent."""
+    link = await stack.start_link(serve=(WUJIANG,), live_only=True)
+    wujiang = await stack.run_city(stack.city(WUJIANG))
+    for identifier, status in (("mq-drill-1", "Exercise"), ("mq-live-1", "Actual")):
+        res = await stack.http.post(
+            "/api/v1/incidents",
+            content=orjson.dumps(cap(identifier, status=status)),
+            headers=stack.auth(QINGPU),
+        )
+        assert res.status_code == 202, res.text
+    await stack.until(lambda: wujiang.applied, "Wujiang got the live task")
+    await stack.until(lambda: link.stats["exercise_refused"] >= 1, "the exercise task was held")
+    await asyncio.sleep(1.0)  # several polls: the exercise task is not sent later either
+    live = {t["id"] for t in await stack.tasks(WUJIANG) if t["lane"] == "actual"}
+    assert set(wujiang.applied) == live and len(live) == 1
+    assert link.stats["exercise_refused"] == 1
 
 
 async def test_a_dialect_message_the_link_cannot_read_is_kept_by_the_hub(stack: Stack) -> None:
