@@ -12,7 +12,6 @@ The clock is a ``FixedClock`` the test moves.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +35,8 @@ from hub.model.incident import Incident
 from hub.region import Region, load_region
 from hub.store import approvals as approval_store
 from hub.store import tasks as task_store
-from hub.store.db import Database, Runner, Tx
+from hub.store.db import Runner, Tx
 from hub.store.outbox import Outbox
-from hub.store.postgres import PostgresDatabase
 from tests.factories import cap
 
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
@@ -56,27 +54,6 @@ def region() -> Region:
 @pytest.fixture(scope="module")
 def playbooks(region: Region) -> list[Playbook]:
     return load_playbooks(PLAYBOOKS, region)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def opener(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[Callable[[], Any]]:
-    """Opens the same database again each time it is called (a restart); closes them all."""
-    opened: list[Any] = []
-    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
-
-    async def open_db() -> Any:
-        db: Any = Database(tmp_path / "hub.db", "NORMAL") if url is None else PostgresDatabase(url)
-        await db.start()
-        opened.append(db)
-        return db
-
-    try:
-        yield open_db
-    finally:
-        for db in opened:
-            await db.stop()
 
 
 def _record(message: dict[str, Any], offset: int = 0, thread: str | None = None) -> Record:

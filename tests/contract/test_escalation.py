@@ -9,12 +9,9 @@ coordinator).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 
 from hub.clock import FixedClock
 from hub.engine.deadlines import Escalator
@@ -24,35 +21,13 @@ from hub.model.events import TaskUpdated, decode
 from hub.model.task import Task, TaskState, Why
 from hub.region import load_region
 from hub.store import tasks as task_store
-from hub.store.db import Database, Runner, Tx
+from hub.store.db import Runner, Tx
 from hub.store.outbox import Outbox
-from hub.store.postgres import PostgresDatabase
 
 T0 = 1_782_864_000_000  # 2026-07-01T00:00:00Z: the first task's acknowledgement deadline
 MIN = 60_000
 AGREEMENT = "yrd-demo-zone-emergency-linkage"
 LADDER = ["duty_liaison", "district_command", "city_command", "regional_coordinator"]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def opener(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[Callable[[], Any]]:
-    """Opens the same database again each time it is called (a restart); closes them all."""
-    opened: list[Any] = []
-    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
-
-    async def open_db() -> Any:
-        db: Any = Database(tmp_path / "hub.db", "NORMAL") if url is None else PostgresDatabase(url)
-        await db.start()
-        opened.append(db)
-        return db
-
-    try:
-        yield open_db
-    finally:
-        for db in opened:
-            await db.stop()
 
 
 def _task(n: int, target: str = "320509", due_ms: int = T0) -> Task:

@@ -8,8 +8,7 @@ The clock is a ``FixedClock`` the tests move; the agreement is the demonstration
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -24,9 +23,8 @@ from hub.registry.depots import Depot, save_depot
 from hub.registry.holds import HoldState
 from hub.registry.ledger import Entry, EntryKind, Refused
 from hub.registry.service import DEFAULT_HOLD_MS, Registry, StockRequest
-from hub.store.db import Database, Runner, Tx
+from hub.store.db import Runner, Tx
 from hub.store.outbox import Outbox
-from hub.store.postgres import PostgresDatabase
 
 T0 = 1_782_864_000_000  # 2026-07-01T00:00:00Z
 AGREEMENT = "yrd-demo-zone-emergency-linkage"
@@ -34,18 +32,11 @@ JIASHAN = Depot("jiashan-1", "330421", "嘉善县防汛物资仓库", "Jiashan f
 REGION = load_region()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    if request.param == "sqlite":
-        database: Any = Database(tmp_path / "hub.db", "NORMAL")
-    else:
-        database = PostgresDatabase(request.getfixturevalue("postgres_url"))
-    await database.start()
-    try:
-        await database.run(lambda tx: save_depot(tx.conn, JIASHAN))
-        yield database
-    finally:
-        await database.stop()
+@pytest.fixture
+async def db(opener: Callable[[], Any]) -> Any:
+    database = await opener()
+    await database.run(lambda tx: save_depot(tx.conn, JIASHAN))
+    return database
 
 
 def _registry(db: Runner, clock: FixedClock) -> Registry:

@@ -8,7 +8,7 @@ Wujiang (320509) asks Jiashan's depot (330421) under the demonstration zone's ag
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,8 @@ from hub.registry.holds import HoldState
 from hub.registry.ledger import Entry, EntryKind
 from hub.registry.rm_state import LineState, ResponseType
 from hub.registry.service import DEFAULT_HOLD_MS, PlanNoLongerHolds, Registry
-from hub.store.db import Database, Runner, Tx
+from hub.store.db import Runner, Tx
 from hub.store.outbox import Outbox
-from hub.store.postgres import PostgresDatabase
 
 T0 = 1_782_864_000_000  # 2026-07-01T00:00:00Z
 AGREEMENT = "yrd-demo-zone-emergency-linkage"
@@ -41,19 +40,12 @@ STOCK_TYPES = set(STOCK_EVENT_TYPES.values())
 ACCEPT, DECLINE, PROVISIONAL = ResponseType.ACCEPT, ResponseType.DECLINE, ResponseType.PROVISIONAL
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    if request.param == "sqlite":
-        database: Any = Database(tmp_path / "hub.db", "NORMAL")
-    else:
-        database = PostgresDatabase(request.getfixturevalue("postgres_url"))
-    await database.start()
-    try:
-        for depot in (DEPOT, WATER):
-            await database.run(lambda tx, d=depot: save_depot(tx.conn, d))
-        yield database
-    finally:
-        await database.stop()
+@pytest.fixture
+async def db(opener: Callable[[], Any]) -> Any:
+    database = await opener()
+    for depot in (DEPOT, WATER):
+        await database.run(lambda tx, d=depot: save_depot(tx.conn, d))
+    return database
 
 
 async def _setup(db: Runner, stock: int = 1000) -> tuple[Registry, ResourceExchange, FixedClock]:

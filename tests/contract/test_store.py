@@ -8,9 +8,6 @@ winner per transition" under races (READ COMMITTED), and that no conflict reache
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -26,25 +23,11 @@ from hub.region import load_region
 from hub.store import incidents as incident_store
 from hub.store import tasks as task_store
 from hub.store.adapters import AdapterCredential, adapter_by_token
-from hub.store.db import Database, Runner, Tx
+from hub.store.db import Runner, Tx
 from hub.store.outbox import Outbox
-from hub.store.postgres import PostgresDatabase
 from tests.factories import cap
 
 QINGPU = AdapterCredential("qingpu", "310118")
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    if request.param == "sqlite":
-        database: Any = Database(tmp_path / "hub.db", "NORMAL")
-    else:
-        database = PostgresDatabase(request.getfixturevalue("postgres_url"))
-    await database.start()
-    try:
-        yield database
-    finally:
-        await database.stop()
 
 
 def _intake(db: Runner) -> IntakeService:

@@ -4,8 +4,6 @@ hub instances share the database."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,23 +12,9 @@ from hub import accounts
 from hub.errors import Conflict, NotFound
 from hub.region import load_region
 from hub.store import users as store
-from hub.store.db import Database
 from hub.store.postgres import PostgresDatabase
 
 WUJIANG = "320509"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    if request.param == "sqlite":
-        database: Any = Database(tmp_path / "hub.db", "NORMAL")
-    else:
-        database = PostgresDatabase(request.getfixturevalue("postgres_url"))
-    await database.start()
-    try:
-        yield database
-    finally:
-        await database.stop()
 
 
 def _user(username: str, role: str = "officer", code: str | None = WUJIANG) -> store.User:
