@@ -14,6 +14,10 @@ crash or restart of the bridge reads the same records again and the hub absorbs 
 ``Idempotency-Key``, ``Liandong-Task``, ``Liandong-Task-State``, ``Content-Type``); the city
 deduplicates by key.
 
+**Security.** ``transport.security`` (TLS, SASL) is resolved when the bridge is built (the
+password from its environment variable, the certificate files tried) and handed to the city's
+clients before either starts; a mistake stops the adapter with the setting named.
+
 The Kafka client code lives in ``adapters/transports/kafka_city.py``; this module only drives it.
 """
 
@@ -77,6 +81,8 @@ class KafkaBridge:
     ) -> None:
         self.settings = settings
         self.city = city
+        if settings.security is not None:
+            city.use_security(settings.security.resolve())
         self.upstream = upstream
         self.feed = feed
         self.stats: Counter[str] = Counter()

@@ -14,6 +14,9 @@ own tooling can validate a manifest without Python.
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
@@ -21,6 +24,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from adapters.framework.yamldoc import describe_errors, load_yaml
+from hub.bus.kafka_security import ClientSecurity, Mechanism, Protocol, ssl_context
 from hub.errors import InvalidInput
 
 __all__ = [
@@ -32,6 +36,7 @@ __all__ = [
     "HttpListen",
     "HttpTransport",
     "HubLink",
+    "KafkaSecurity",
     "KafkaTopics",
     "KafkaTransport",
     "Manifest",
@@ -42,6 +47,8 @@ __all__ = [
     "load_manifest",
     "schema_text",
 ]
+
+log = logging.getLogger(__name__)
 
 MANIFEST_FILE = "adapter.yaml"
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
@@ -188,6 +195,111 @@ class KafkaTopics(_Strict):
     tasks: str | None = None
 
 
+HostFile = Annotated[
+    str,
+    Field(
+        pattern=r"^/",
+        description="absolute path of a PEM file on the adapter's host (a deployment file, "
+        "not part of the adapter folder); checked when the adapter starts",
+    ),
+]
+
+
+class KafkaSecurity(_Strict):
+    """TLS and SASL on the city's cluster. The password is never written here: ``password_env``
+    names the environment variable that holds it, read when the adapter starts."""
+
+    protocol: Protocol = Field(
+        default="PLAINTEXT",
+        description="PLAINTEXT, SSL (TLS), SASL_PLAINTEXT (SASL without TLS), SASL_SSL",
+    )
+    ca_file: HostFile | None = Field(
+        default=None,
+        description="CA certificates the brokers' certificates must chain to "
+        "(absent: the system's trusted CAs) (SSL, SASL_SSL)",
+    )
+    cert_file: HostFile | None = Field(
+        default=None, description="client certificate, for a cluster that requires one"
+    )
+    key_file: HostFile | None = Field(
+        default=None, description="private key of cert_file (absent: it is in cert_file)"
+    )
+    check_hostname: bool = Field(
+        default=True,
+        description="the broker's certificate must name the host connected to (the chain is "
+        "verified either way)",
+    )
+    sasl_mechanism: Mechanism | None = Field(
+        default=None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_*)"
+    )
+    username: str | None = Field(default=None, min_length=1, description="SASL user (SASL_*)")
+    password_env: EnvName | None = Field(
+        default=None, description="variable holding the SASL user's password (SASL_*)"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KafkaSecurity:
+        sasl = self.protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+        tls = self.protocol in ("SSL", "SASL_SSL")
+        if sasl:
+            for name in ("sasl_mechanism", "username", "password_env"):
+                if getattr(self, name) is None:
+                    raise ValueError(f"security.{name} is required with protocol {self.protocol}")
+        else:
+            for name in ("sasl_mechanism", "username", "password_env"):
+                if getattr(self, name) is not None:
+                    raise ValueError(
+                        f"security.{name}: SASL settings need protocol SASL_SSL or "
+                        f"SASL_PLAINTEXT, not {self.protocol}"
+                    )
+        if not tls:
+            for name in ("ca_file", "cert_file", "key_file"):
+                if getattr(self, name) is not None:
+                    raise ValueError(
+                        f"security.{name}: TLS settings need protocol SSL or SASL_SSL, "
+                        f"not {self.protocol}"
+                    )
+            if not self.check_hostname:
+                raise ValueError(
+                    f"security.check_hostname: TLS settings need protocol SSL or SASL_SSL, "
+                    f"not {self.protocol}"
+                )
+        if self.key_file is not None and self.cert_file is None:
+            raise ValueError("security.key_file: needs cert_file (the certificate it belongs to)")
+        return self
+
+    def resolve(self, env: Mapping[str, str] | None = None) -> ClientSecurity:
+        """The client settings, with the password read from ``password_env`` and the files
+        tried. ``InvalidInput`` names the setting: an unset variable, a missing file."""
+        env = os.environ if env is None else env
+        password = None
+        if self.password_env is not None:
+            password = env.get(self.password_env, "")
+            if not password:
+                raise InvalidInput(
+                    f"transport.security.password_env: environment variable {self.password_env}"
+                    f" is not set: it holds the password of Kafka user '{self.username}'"
+                )
+        if self.protocol == "SASL_PLAINTEXT" and self.sasl_mechanism == "PLAIN":
+            log.warning("Kafka SASL PLAIN without TLS: the password crosses the network in clear")
+        security = ClientSecurity(
+            protocol=self.protocol,
+            ca_file=None if self.ca_file is None else Path(self.ca_file),
+            cert_file=None if self.cert_file is None else Path(self.cert_file),
+            key_file=None if self.key_file is None else Path(self.key_file),
+            check_hostname=self.check_hostname,
+            sasl_mechanism=self.sasl_mechanism,
+            username=self.username,
+            password=password,
+        )
+        if security.uses_tls:
+            try:
+                ssl_context(security)
+            except InvalidInput as exc:
+                raise InvalidInput(f"transport.security.{exc}") from None
+        return security
+
+
 class KafkaTransport(_Strict):
     kind: Literal["kafka"]
     bootstrap: str = Field(pattern=r"^[^\s,]+:\d+(,[^\s,]+:\d+)*$")
@@ -197,6 +309,9 @@ class KafkaTransport(_Strict):
         Literal["fetch_max_wait_ms", "linger_ms", "session_timeout_ms", "heartbeat_interval_ms"],
         int,
     ] = Field(default_factory=dict, description="aiokafka settings that suit the city's cluster")
+    security: KafkaSecurity | None = Field(
+        default=None, description="TLS and SASL (absent: PLAINTEXT, no authentication)"
+    )
 
 
 class MqttBroker(_Strict):

@@ -7,6 +7,10 @@ each send, so a task counts as delivered only once the city's cluster has stored
 idempotent producer: a resend after a lost acknowledgement is a duplicate the city removes by
 key (the task id), as every delivery here is at-least-once.
 
+TLS and SASL: ``security`` (a ``ClientSecurity``), given to the consumer and the producer
+alike; :meth:`CityKafka.use_security` sets it before the first client starts (the bridge
+does, from the manifest's ``transport.security``). None: plaintext.
+
 This module (with ``hub/bus/kafka*``) is where aiokafka may be imported; the bridge itself
 (``adapters/framework/kafka_bridge.py``) only sees :class:`CityKafka`.
 """
@@ -22,13 +26,14 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from hub.bus.kafka_consumer import KafkaConsumer
+from hub.bus.kafka_security import ClientSecurity, client_kwargs, explain
 from hub.bus.kafka_setup import KafkaOptions
 from hub.bus.port import Record
 from hub.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CityKafka", "KafkaOptions", "Record"]
+__all__ = ["CityKafka", "ClientSecurity", "KafkaOptions", "Record"]
 
 
 class CityKafka:
@@ -42,19 +47,40 @@ class CityKafka:
         topics: Sequence[str],
         client_id: str,
         options: KafkaOptions | None = None,
+        security: ClientSecurity | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.options = options or KafkaOptions()
+        self.security = security
         self._client_id = client_id
-        self._consumer = (
-            KafkaConsumer(
-                bootstrap, group, tuple(topics), client_id=client_id, options=self.options
-            )
-            if topics
-            else None
-        )
+        self._group = group
+        self._topics = tuple(topics)
+        self._consumer = self._new_consumer()
         self._producer: Any = None
         self._lock = asyncio.Lock()
+
+    def _new_consumer(self) -> KafkaConsumer | None:
+        if not self._topics:
+            return None
+        return KafkaConsumer(
+            self.bootstrap,
+            self._group,
+            self._topics,
+            client_id=self._client_id,
+            options=self.options,
+            security=self.security,
+        )
+
+    def use_security(self, security: ClientSecurity | None) -> None:
+        """TLS/SASL for every client of this city; before the first poll or produce.
+
+        The settings are tried now (files readable, password present), so a mistake stops
+        the adapter at its start: ``InvalidInput`` names the setting."""
+        if self._producer is not None or (self._consumer is not None and self._consumer.started):
+            raise RuntimeError("use_security: a client of this city has started already")
+        client_kwargs(security)
+        self.security = security
+        self._consumer = self._new_consumer()
 
     async def wait_assigned(self, timeout_s: float) -> None:
         """Join the group and wait for the first assignment (no-op without topics to read)."""
@@ -102,12 +128,14 @@ class CityKafka:
                     acks="all",
                     linger_ms=self.options.linger_ms,
                     request_timeout_ms=self.options.request_timeout_ms,
+                    **client_kwargs(self.security),  # TLS and SASL; none: plaintext
                 )
                 try:
                     await producer.start()
                 except KafkaError as exc:
                     await producer.stop()
-                    raise Unavailable(f"Kafka at {self.bootstrap}: {exc}") from exc
+                    message = await explain(self.bootstrap, self.security, exc)
+                    raise Unavailable(message) from exc
                 self._producer = producer
             return self._producer
 

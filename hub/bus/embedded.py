@@ -19,6 +19,7 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 from functools import partial
+from typing import TYPE_CHECKING
 
 from hub.bus.port import Outgoing, Record
 from hub.clock import Clock
@@ -26,6 +27,9 @@ from hub.drills.isolation import LIVE, Isolation
 from hub.errors import Conflict
 from hub.store.db import Database, Tx
 from hub.store.sql import Connection
+
+if TYPE_CHECKING:
+    from hub.store.outbox import Appended
 
 _READ = (
     'SELECT "offset", key, ts_ms, value FROM log '
@@ -67,6 +71,11 @@ class EmbeddedBus:
         if topic in self._watchers:
             tx.after_commit(partial(self._deliver, record))
         return record
+
+    def append_many(self, tx: Tx, records: Sequence[Appended]) -> None:
+        """``append`` each of ``records`` (topic, key, value, ts_ms), in order."""
+        for topic, key, value, ts in records:
+            self.append(tx, topic, key, value, ts)
 
     def _deliver(self, record: Record) -> None:
         for consumer in self._watchers.get(record.topic, ()):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
+from hub.bus.kafka_security import ClientSecurity, client_kwargs, explain
 from hub.bus.port import Record
 from hub.errors import Unavailable
 
@@ -105,6 +106,7 @@ class KafkaConsumer:
         *,
         client_id: str,
         options: KafkaOptions,
+        security: ClientSecurity | None = None,
         on_close: Callable[[KafkaConsumer], None] | None = None,
     ) -> None:
         self.group = group
@@ -112,6 +114,7 @@ class KafkaConsumer:
         self._bootstrap = bootstrap
         self._client_id = client_id
         self._options = options
+        self.security = security  # TLS and SASL; None: plaintext
         self._on_close = on_close
         self._consumer: Any = None
         self._start_lock = asyncio.Lock()
@@ -139,15 +142,21 @@ class KafkaConsumer:
                     heartbeat_interval_ms=o.heartbeat_interval_ms,
                     max_poll_interval_ms=o.max_poll_interval_ms,
                     request_timeout_ms=o.request_timeout_ms,
+                    **client_kwargs(self.security),
                 )
                 try:
                     await consumer.start()
                 except KafkaError as exc:
                     await stop_consumer(consumer)
-                    raise Unavailable(f"Kafka at {self._bootstrap}: {exc}") from exc
+                    raise Unavailable(await explain(self._bootstrap, self.security, exc)) from exc
                 consumer.subscribe(list(self.topics), listener=_Listener(self))
                 self._consumer = consumer
             return self._consumer
+
+    @property
+    def started(self) -> bool:
+        """Whether the aiokafka consumer exists (created on first use)."""
+        return self._consumer is not None
 
     async def wait_assigned(self, timeout_s: float) -> set[Any]:
         """Join the group (if not yet) and wait for the first assignment; returns it."""

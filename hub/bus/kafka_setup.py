@@ -10,6 +10,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
+from hub.bus.kafka_security import ClientSecurity, client_kwargs
 from hub.errors import Unavailable
 
 _TOPIC_EXISTS = 36  # Kafka error code TOPIC_ALREADY_EXISTS
@@ -22,6 +23,8 @@ class KafkaOptions:
 
     The defaults suit a real Kafka cluster. Against Tansu use a few ms of ``fetch_max_wait_ms``
     (it sleeps that long on every fetch) and a short session (a group join takes half of it).
+    TLS and SASL are not options but a ``ClientSecurity`` (``hub.bus.kafka_security``) given
+    beside them; none is plaintext.
     """
 
     fetch_max_wait_ms: int = 100
@@ -40,6 +43,7 @@ async def ensure_topics(
     replication_factor: int = 1,
     client_id: str = "liandong-admin",
     timeout_s: float = 30.0,
+    security: ClientSecurity | None = None,
 ) -> dict[str, int]:
     """Create the topics that do not exist yet; return every topic's partition count.
 
@@ -47,7 +51,9 @@ async def ensure_topics(
     until the broker's metadata shows every topic, since creation is asynchronous on a cluster.
     """
     wanted = list(dict.fromkeys(names))
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id=client_id, **client_kwargs(security)
+    )
     try:
         async with asyncio.timeout(timeout_s):
             await admin.start()

@@ -22,13 +22,13 @@ class Depot:
     """Invented for the demonstration; never operational data."""
 
 
-_COLUMNS = "id, jurisdiction, name_zh, name_en, lat, lon, address, demo"
+COLUMNS = "id, jurisdiction, name_zh, name_en, lat, lon, address, demo"
 
 
 def save_depot(conn: Connection, depot: Depot) -> None:
     """Insert the depot, or update its description if it is already registered."""
     conn.execute(
-        f"INSERT INTO depots ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        f"INSERT INTO depots ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (id) DO UPDATE SET jurisdiction = excluded.jurisdiction, "
         "name_zh = excluded.name_zh, name_en = excluded.name_en, lat = excluded.lat, "
         "lon = excluded.lon, address = excluded.address, demo = excluded.demo",
@@ -45,7 +45,8 @@ def save_depot(conn: Connection, depot: Depot) -> None:
     )
 
 
-def _depot(row: tuple[object, ...]) -> Depot:
+def depot_from_row(row: tuple[object, ...]) -> Depot:
+    """A ``Depot`` from the depot columns of a row."""
     id_, jur, zh, en, lat, lon, address, demo = row
     return Depot(
         str(id_),
@@ -60,16 +61,16 @@ def _depot(row: tuple[object, ...]) -> Depot:
 
 
 def get_depot(conn: Connection, depot_id: str) -> Depot | None:
-    row = conn.execute(f"SELECT {_COLUMNS} FROM depots WHERE id = ?", (depot_id,)).fetchone()
-    return None if row is None else _depot(tuple(row))
+    row = conn.execute(f"SELECT {COLUMNS} FROM depots WHERE id = ?", (depot_id,)).fetchone()
+    return None if row is None else depot_from_row(tuple(row))
 
 
 def list_depots(conn: Connection, jurisdiction: str | None = None) -> list[Depot]:
     """Depots sorted by id, of one jurisdiction if given."""
     if jurisdiction is None:
-        rows = conn.execute(f"SELECT {_COLUMNS} FROM depots ORDER BY id").fetchall()
+        rows = conn.execute(f"SELECT {COLUMNS} FROM depots ORDER BY id").fetchall()
     else:
         rows = conn.execute(
-            f"SELECT {_COLUMNS} FROM depots WHERE jurisdiction = ? ORDER BY id", (jurisdiction,)
+            f"SELECT {COLUMNS} FROM depots WHERE jurisdiction = ? ORDER BY id", (jurisdiction,)
         ).fetchall()
-    return [_depot(tuple(r)) for r in rows]
+    return [depot_from_row(tuple(r)) for r in rows]

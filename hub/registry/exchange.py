@@ -305,4 +305,4 @@ class ResourceExchange:
         depot = reg._depot(tx, s.depot)
         key = f"{line.id}/{s.version}"
         data = payload.model_dump(mode="json", exclude_none=True)
-        reg._send(tx, depot, RESOURCE_LINE_MOVED, data, s.request, s.updated_ms, key)
+        reg._send(tx, reg._event(depot, RESOURCE_LINE_MOVED, data, s.request, s.updated_ms, key))

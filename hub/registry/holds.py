@@ -72,51 +72,45 @@ def local_day(at_ms: int) -> str:
     return (dt.date(1970, 1, 1) + dt.timedelta(days=days)).isoformat()
 
 
-_COLUMNS = (
+COLUMNS = (
     "id, depot, item, quantity, owner, partner, request, agreement, clause, state, day, "
     "created_ms, expires_ms, actor"
 )
 
 
-def _hold(row: tuple[object, ...]) -> Hold:
+def hold_from_row(row: tuple[object, ...]) -> Hold:
+    """A ``Hold`` from the hold columns of a row."""
     values = list(row)
     values[9] = HoldState(str(values[9]))
     return Hold(*values)  # type: ignore[arg-type]
 
 
 def get_hold(conn: Connection, hold_id: str) -> Hold | None:
-    row = conn.execute(f"SELECT {_COLUMNS} FROM holds WHERE id = ?", (hold_id,)).fetchone()
-    return None if row is None else _hold(tuple(row))
+    row = conn.execute(f"SELECT {COLUMNS} FROM holds WHERE id = ?", (hold_id,)).fetchone()
+    return None if row is None else hold_from_row(tuple(row))
 
 
 def holds_of_request(conn: Connection, request: str) -> list[Hold]:
     """The holds taken for one request, by depot."""
     rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM holds WHERE request = ? ORDER BY depot, id", (request,)
+        f"SELECT {COLUMNS} FROM holds WHERE request = ? ORDER BY depot, id", (request,)
     ).fetchall()
-    return [_hold(tuple(r)) for r in rows]
+    return [hold_from_row(tuple(r)) for r in rows]
+
+
+def hold_row(h: Hold) -> tuple[object, ...]:
+    """The values of the hold columns for ``h``."""
+    return (
+        h.id, h.depot, h.item, h.quantity, h.owner, h.partner, h.request, h.agreement, h.clause,
+        h.state.value, h.day, h.created_ms, h.expires_ms, h.actor,
+    )  # fmt: skip
+
+
+INSERT_HOLD = f"INSERT INTO holds ({COLUMNS}) VALUES ({', '.join('?' * 14)})"
 
 
 def insert_hold(conn: Connection, hold: Hold) -> None:
-    conn.execute(
-        f"INSERT INTO holds ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            hold.id,
-            hold.depot,
-            hold.item,
-            hold.quantity,
-            hold.owner,
-            hold.partner,
-            hold.request,
-            hold.agreement,
-            hold.clause,
-            hold.state.value,
-            hold.day,
-            hold.created_ms,
-            hold.expires_ms,
-            hold.actor,
-        ),
-    )
+    conn.execute(INSERT_HOLD, hold_row(hold))
 
 
 def _move(conn: Connection, hold: Hold, to: HoldState, expires_ms: int | None) -> None:
@@ -227,13 +221,13 @@ def return_hold(conn: Connection, hold_id: str, quantity: int, actor: str, at_ms
 def expire_due(conn: Connection, now_ms: int, limit: int = 500) -> list[Recorded]:
     """Expire holds still awaiting approval whose time is up, returning their stock."""
     rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM holds WHERE state = ? AND expires_ms <= ? "
+        f"SELECT {COLUMNS} FROM holds WHERE state = ? AND expires_ms <= ? "
         "ORDER BY expires_ms, id LIMIT ?",
         (HoldState.HELD.value, now_ms, limit),
     ).fetchall()
     done: list[Recorded] = []
     for row in rows:
-        hold = _hold(tuple(row))
+        hold = hold_from_row(tuple(row))
         cur = conn.execute(
             "UPDATE holds SET state = ? WHERE id = ? AND state = ?",
             (HoldState.EXPIRED.value, hold.id, HoldState.HELD.value),

@@ -103,6 +103,21 @@ class Balance:
         return max(0, self.on_hand - self.held - self.floor)
 
 
+LEDGER_COLUMNS = (
+    "depot, item, kind, quantity, d_on_hand, d_held, actor, at_ms, reason, hold_id, request, "
+    "partner, agreement, clause"
+)
+
+
+def entry_row(e: Entry) -> tuple[object, ...]:
+    """The values of ``LEDGER_COLUMNS`` for ``e``."""
+    on_hand, held = e.deltas
+    return (
+        e.depot, e.item, e.kind.value, e.quantity, on_hand, held, e.actor, e.at_ms, e.reason,
+        e.hold_id, e.request, e.partner, e.agreement, e.clause,
+    )  # fmt: skip
+
+
 def _check(entry: Entry) -> None:
     if entry.kind is EntryKind.ADJUSTMENT:
         if not entry.reason:
@@ -146,25 +161,8 @@ def try_record(conn: Connection, entry: Entry, *, min_floor: int = 0) -> Recorde
     if after is None:
         return None
     (entry_id,) = conn.execute(
-        "INSERT INTO stock_ledger (depot, item, kind, quantity, d_on_hand, d_held, actor, at_ms, "
-        "reason, hold_id, request, partner, agreement, clause) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (
-            entry.depot,
-            entry.item,
-            entry.kind.value,
-            entry.quantity,
-            d_on_hand,
-            d_held,
-            entry.actor,
-            entry.at_ms,
-            entry.reason,
-            entry.hold_id,
-            entry.request,
-            entry.partner,
-            entry.agreement,
-            entry.clause,
-        ),
+        f"INSERT INTO stock_ledger ({LEDGER_COLUMNS}) VALUES ({', '.join('?' * 14)}) RETURNING id",
+        entry_row(entry),
     ).fetchone()
     return Recorded(int(entry_id), entry, int(after[0]), int(after[1]))
 

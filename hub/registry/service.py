@@ -1,23 +1,27 @@
 """The registry's operations as transactions: each changes stock and emits its events together.
 
-``request`` is the heart: read the balance and the partner's total for the day, let the policy
-decide, then take the stock through the ledger's guard. On PostgreSQL another transaction may
-take the stock between the read and the guard; the guard then refuses (rowcount 0), the balance
-is read again and the refusal names the clause, or, if the stock came back meanwhile, the job
-is retried (``ConcurrentUpdate``).
+``request`` is the heart: requests arriving together are decided together in one transaction
+(``hold_batch``): read the holds, depots, balances and partners' totals for the day once, let
+the policy decide each request in order (each seeing what those before it took), then write
+every touched balance and total as a compare-and-set on what was read. On PostgreSQL another
+transaction may take the stock between the read and the write; the compare-and-set then changes
+nothing and the batch is retried (``ConcurrentUpdate``), reading afresh, so a refusal always
+names the clause against the stock as it is.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from hub.bus import topics
 from hub.clock import Clock
 from hub.drills.isolation import check_stock_request
-from hub.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound
+from hub.errors import Conflict, HubError, InvalidInput, NotFound
 from hub.model.envelope import Lane, OutgoingEvent, derived_id, format_time
 from hub.model.payload import Payload
 from hub.model.region import Agreement, Clause, speaks_for
@@ -29,19 +33,20 @@ from hub.model.resources import (
     StockRefused,
 )
 from hub.region import Region
+from hub.registry import hold_batch, ledger
 from hub.registry import holds as hold_store
-from hub.registry import ledger
 from hub.registry.allocation import Plan, PlanLine, plan
 from hub.registry.catalogue import supply
 from hub.registry.depots import Depot, get_depot, list_depots
 from hub.registry.holds import Hold, HoldState
 from hub.registry.policy import Grant, Refusal, decide, terms
 from hub.store.db import Runner, Tx
-from hub.store.outbox import Emitter
+from hub.store.outbox import Appended, Emitter
 
 SOURCE = "/liandong/hub/registry"
 DEFAULT_HOLD_MS = 30 * 60_000
 _Move = Callable[[Tx, int], ledger.Recorded]
+_MAX_BATCH = 128  # requests decided in one transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,37 +97,45 @@ class Registry:
         self._db, self._emitter, self._clock, self._region = db, emitter, clock, region
         chosen = region.agreements if agreements is None else agreements
         self._agreements: Mapping[str, Agreement] = {a.id: a for a in chosen}
+        self._waiting: list[tuple[StockRequest, asyncio.Future[Answer]]] = []
+        self._drainer: asyncio.Task[None] | None = None
         self.drill: str | None = None  # a drill's virtual copy of the ledger: its drill id
 
     def _name(self, code: str) -> str:
         return self._region.jurisdiction(code).name_en if self._region.is_known(code) else code
 
     def _emit(self, tx: Tx, depot: Depot, recorded: Sequence[ledger.Recorded]) -> None:
+        self._emitter.append_many(tx, self._events(depot, recorded))
+
+    def _send(self, tx: Tx, event: Appended) -> None:
+        """Append one event made by ``_event``."""
+        self._emitter.append_many(tx, [event])
+
+    def _events(self, depot: Depot, recorded: Sequence[ledger.Recorded]) -> list[Appended]:
+        """The events of ledger entries at ``depot``: each entry's, and ``stock.low`` after an
+        entry that took free stock from at or above the minimum to under it."""
+        out: list[Appended] = []
         for r in recorded:
             e = r.entry
             kind, at = STOCK_EVENT_TYPES[e.kind.value], format_time(e.at_ms)
             data = stock_changed(r, depot, at)
-            self._send(tx, depot, kind, data, e.request, e.at_ms, str(r.id), at)
+            out.append(self._event(depot, kind, data, e.request, e.at_ms, str(r.id), at))
             on_hand, held = e.deltas
-            if on_hand - held < 0:
-                self._low_stock(tx, depot, r)
+            free, minimum = r.free, r.minimum
+            if (
+                on_hand - held < 0
+                and free is not None
+                and free < minimum <= free - (on_hand - held)
+            ):
+                low = StockLow(
+                    entry=r.id, depot=e.depot, jurisdiction=depot.jurisdiction, item=e.item,
+                    free=free, minimum=minimum, at=at,
+                )  # fmt: skip
+                out.append(self._event(depot, STOCK_LOW, _data(low), e.request, e.at_ms, str(r.id)))
+        return out
 
-    def _low_stock(self, tx: Tx, depot: Depot, r: ledger.Recorded) -> None:
-        """``stock.low`` when this entry took free stock from at or above the minimum to under."""
-        e = r.entry
-        on_hand, held = e.deltas
-        free, minimum = r.free, r.minimum
-        if free is None or not free < minimum <= free - (on_hand - held):
-            return
-        low = StockLow(
-            entry=r.id, depot=e.depot, jurisdiction=depot.jurisdiction, item=e.item, free=free,
-            minimum=minimum, at=format_time(e.at_ms),
-        )  # fmt: skip
-        self._send(tx, depot, STOCK_LOW, _data(low), e.request, e.at_ms, str(r.id))
-
-    def _send(
+    def _event(
         self,
-        tx: Tx,
         depot: Depot,
         type_: str,
         data: dict[str, Any],
@@ -130,9 +143,9 @@ class Registry:
         at_ms: int,
         key: str,
         at: str | None = None,
-    ) -> None:
-        """Append one registry event about ``depot``; ``key`` makes its id (one per fact); ``at``
-        is ``at_ms`` already formatted, when the caller has it."""
+    ) -> Appended:
+        """One registry event about ``depot``; ``key`` makes its id (one per fact); ``at`` is
+        ``at_ms`` already formatted, when the caller has it."""
         event = OutgoingEvent(
             id=derived_id("registry", type_, depot.id, key),
             source=SOURCE,
@@ -145,7 +158,7 @@ class Registry:
             subject=depot.id,
         )
         topic = topics.for_lane(topics.RESOURCES, event.status)
-        self._emitter.append(tx, topic, depot.id, event.encode(), at_ms)
+        return topic, depot.id, event.encode(), at_ms
 
     def _depot(self, tx: Tx, depot_id: str) -> Depot:
         depot = get_depot(tx.conn, depot_id)
@@ -184,69 +197,126 @@ class Registry:
         return agreement, clause
 
     async def request(self, req: StockRequest) -> Answer:
-        """Hold (and, under the auto-commit threshold, commit) stock for a partner, or refuse."""
-        return await self._db.run(lambda tx: self._request_in(tx, req))
+        """Hold (and, under the auto-commit threshold, commit) stock for a partner, or refuse.
+
+        Requests that arrive while a batch is being written wait for the next batch, decided
+        together in one transaction (``hold_batch``): one batch in flight per registry."""
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._waiting.append((req, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain(), name="liandong-registry-holds")
+        return await future
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[:_MAX_BATCH], self._waiting[_MAX_BATCH:]
+            reqs = [req for req, _ in batch]
+            answers: Sequence[Answer | Exception]
+            try:
+                answers = await self._db.run(partial(self._requests_in, reqs=reqs))
+            except Exception as exc:  # the batch as a whole failed (database away, retries spent)
+                answers = [exc] * len(batch)
+            for (_, future), answer in zip(batch, answers, strict=True):
+                if future.done():  # its caller gave up waiting
+                    continue
+                if isinstance(answer, Exception):
+                    future.set_exception(answer)
+                else:
+                    future.set_result(answer)
 
     def _request_in(self, tx: Tx, req: StockRequest) -> Answer:
-        item = supply(req.item)
-        check_stock_request(self.drill, req.drill, req.depot)
-        hold_id = derived_id("hold", req.request, req.depot, req.item)
-        existing = hold_store.get_hold(tx.conn, hold_id)
-        if existing is not None:  # a retried request: the first answer stands
-            return Answer(existing)
-        depot = self._depot(tx, req.depot)
+        """One request inside the caller's transaction (a plan, an EDXL-RM request)."""
+        (answer,) = self._requests_in(tx, [req])
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def _requests_in(self, tx: Tx, reqs: Sequence[StockRequest]) -> list[Answer | Exception]:
+        """Decide ``reqs`` in order, each seeing what those before it took, and write them
+        together; a request's own error (unknown item or depot, a drill's request on the live
+        ledger) is its answer and spoils none of the others."""
+        answers: list[Answer | Exception | None] = [None] * len(reqs)
+        hold_ids = [derived_id("hold", r.request, r.depot, r.item) for r in reqs]
+        for n, req in enumerate(reqs):
+            try:
+                supply(req.item)
+                check_stock_request(self.drill, req.drill, req.depot)
+            except (HubError, ValueError) as exc:  # an unknown item is a ValueError
+                answers[n] = exc
+        live = [n for n, a in enumerate(answers) if a is None]
         now = self._clock.now_ms()
-        found = self._terms_or_refusal(req, depot.jurisdiction)
-        if isinstance(found, str):
-            return self._refuse(tx, depot, req, Refusal(found), now)
-        t = terms(*found)
-        day = hold_store.local_day(now)
-
-        def decision() -> Grant | Refusal:
-            return decide(
-                balance=ledger.get_balance(tx.conn, req.depot, req.item),
-                supply=item, quantity=req.quantity,
-                owner_name=self._name(depot.jurisdiction), partner_name=self._name(req.partner),
-                taken_today=hold_store.taken_today(
-                    tx.conn, depot.jurisdiction, req.partner, req.item, day
-                ),
-                t=t,
-            )  # fmt: skip
-
-        verdict = decision()
-        if isinstance(verdict, Refusal):
-            return self._refuse(tx, depot, req, verdict, now)
-        hold = Hold(
-            hold_id, req.depot, req.item, req.quantity, depot.jurisdiction, req.partner,
-            req.request, t.agreement, t.clause.id,
-            HoldState.COMMITTED if verdict.auto_commit else HoldState.HELD, day, now,
-            None if verdict.auto_commit else now + req.hold_ms, req.actor,
+        existing, depots, snap = hold_batch.Snapshot.read(
+            tx.conn, hold_store.local_day(now),
+            hold_ids={hold_ids[n] for n in live}, depot_ids={reqs[n].depot for n in live},
+            items={reqs[n].item for n in live}, partners={reqs[n].partner for n in live},
         )  # fmt: skip
-        held = ledger.try_record(
-            tx.conn, hold.entry(ledger.EntryKind.HOLD, req.actor, now), min_floor=verdict.floor
-        )
-        if held is None:  # another transaction took the stock after we read it
-            again = decision()
-            if isinstance(again, Refusal):
-                return self._refuse(tx, depot, req, again, now)
-            raise ConcurrentUpdate(f"stock of {req.item} at {req.depot} moved; retrying")
-        if not hold_store.reserve_day(tx.conn, hold, verdict.day_cap):
-            raise ConcurrentUpdate(f"{req.partner}'s daily total moved; retrying")
-        hold_store.insert_hold(tx.conn, hold)
-        done = [held]
-        if verdict.auto_commit:
-            done.append(ledger.record(tx.conn, hold.entry(ledger.EntryKind.COMMIT, "policy", now)))
-        self._emit(tx, depot, done)
-        return Answer(hold)
+        day = snap.day
+        events: list[Callable[[dict[tuple[str | None, str], int]], list[Appended]]] = []
+        for n in live:
+            req, hold_id = reqs[n], hold_ids[n]
+            found = existing.get(hold_id)
+            if found is not None:  # a retried request (or the same one twice): the first stands
+                answers[n] = Answer(found)
+                continue
+            depot = depots.get(req.depot)
+            if depot is None:
+                answers[n] = NotFound(f"no depot '{req.depot}'")
+                continue
+            verdict: Grant | Refusal
+            t = self._terms_or_refusal(req, depot.jurisdiction)
+            if isinstance(t, str):
+                verdict = Refusal(t)
+            else:
+                verdict = decide(
+                    balance=snap.balance(req.depot, req.item),
+                    supply=supply(req.item), quantity=req.quantity,
+                    owner_name=self._name(depot.jurisdiction),
+                    partner_name=self._name(req.partner),
+                    taken_today=snap.taken_today(depot.jurisdiction, req.partner, req.item),
+                    t=terms(*t),
+                )  # fmt: skip
+            if isinstance(verdict, Refusal):
+                refused = self._refusal(depot, req, verdict, now)
+                events.append(_already(refused))
+                answers[n] = Answer(None, verdict.reason)
+                continue
+            assert not isinstance(t, str)
+            hold = Hold(
+                hold_id, req.depot, req.item, req.quantity, depot.jurisdiction, req.partner,
+                req.request, t[0].id, t[1].id,
+                HoldState.COMMITTED if verdict.auto_commit else HoldState.HELD, day, now,
+                None if verdict.auto_commit else now + req.hold_ms, req.actor,
+            )  # fmt: skip
+            entries = [hold.entry(ledger.EntryKind.HOLD, req.actor, now)]
+            if verdict.auto_commit:
+                entries.append(hold.entry(ledger.EntryKind.COMMIT, "policy", now))
+            free, minimum = snap.take(hold, entries)
+            existing[hold_id] = hold
+            answers[n] = Answer(hold)
 
-    def _refuse(self, tx: Tx, depot: Depot, req: StockRequest, r: Refusal, now: int) -> Answer:
+            def held(
+                ids: dict[tuple[str | None, str], int],
+                depot: Depot = depot,
+                entries: list[ledger.Entry] = entries,
+                free: int = free,
+                minimum: int = minimum,
+            ) -> list[Appended]:
+                done = [ledger.Recorded(ids[(e.hold_id, e.kind.value)], e, free, minimum)
+                        for e in entries]  # fmt: skip
+                return self._events(depot, done)
+
+            events.append(held)
+        ids = snap.write(tx.conn)
+        self._emitter.append_many(tx, [e for make in events for e in make(ids)])
+        return [a for a in answers if a is not None]
+
+    def _refusal(self, depot: Depot, req: StockRequest, r: Refusal, now: int) -> Appended:
         payload = StockRefused(
             request=req.request, depot=depot.id, jurisdiction=depot.jurisdiction, item=req.item,
             quantity=req.quantity, partner=req.partner, reason=r.reason, at=format_time(now),
             agreement=r.agreement, clause=r.clause,
         )  # fmt: skip
-        self._send(tx, depot, STOCK_REFUSED, _data(payload), req.request, now, req.request)
-        return Answer(None, r.reason)
+        return self._event(depot, STOCK_REFUSED, _data(payload), req.request, now, req.request)
 
     async def approve(self, hold_id: str, actor: str) -> ledger.Recorded:
         """The owner approves a hold awaiting approval: committed."""
@@ -368,6 +438,11 @@ class Registry:
             return [(depots[b.depot], b) for b in found if b.depot in depots]
 
         return await self._db.run(read)
+
+
+def _already(event: Appended) -> Callable[[dict[tuple[str | None, str], int]], list[Appended]]:
+    """An event that needs no ledger id, in the shape of those that do."""
+    return lambda _ids: [event]
 
 
 def _data(payload: Payload) -> dict[str, Any]:

@@ -7,7 +7,7 @@ database, written in the same transaction, and the relay (``hub.bus.relay``) pub
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from hub.bus.port import Record
@@ -21,6 +21,13 @@ class Emitter(Protocol):
     def append(
         self, tx: Tx, topic: str, key: str | None, value: bytes, ts_ms: int | None = None
     ) -> Record: ...
+
+    def append_many(self, tx: Tx, records: Sequence[Appended]) -> None:
+        """``append`` each of ``records`` (topic, key, value, ts_ms), in order."""
+
+
+Appended = tuple[str, str | None, bytes, int]
+"""An event to append: topic, key, value and its time (ms)."""
 
 
 class Outbox:
@@ -43,6 +50,18 @@ class Outbox:
         if self._on_append is not None:
             tx.after_commit(self._on_append)
         return Record(topic, -1, row_id, key, value, ts)
+
+    def append_many(self, tx: Tx, records: Sequence[Appended]) -> None:
+        """Several events in one ``executemany`` (one round trip on psycopg's pipeline)."""
+        if not records:
+            return
+        check = self.isolation.check
+        tx.conn.executemany(
+            "INSERT INTO outbox (topic, key, value, created_ms) VALUES (?, ?, ?, ?)",
+            [(topic, key, check(topic, value), ts) for topic, key, value, ts in records],
+        )
+        if self._on_append is not None:
+            tx.after_commit(self._on_append)
 
 
 def first_emission(conn: Connection, event_id: str) -> bool:

@@ -21,10 +21,11 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any, TypeVar
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -32,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from hub.errors import ConcurrentUpdate, Unavailable
 from hub.store.db import Job, Tx, hand_back
 from hub.store.schema import migrate_connection
-from hub.store.sql import Cursor
+from hub.store.sql import UNPREPARED, Cursor
 
 T = TypeVar("T")
 
@@ -66,18 +67,66 @@ def _pg_sql(sql: str) -> str:
 class PgConnection:
     """The store's ``Connection`` over a SQLAlchemy connection (driver-level SQL, no ORM)."""
 
-    __slots__ = ("_conn",)
+    __slots__ = ("_conn", "_piped")
 
     def __init__(self, conn: sa.Connection) -> None:
         self._conn = conn
+        self._piped: Any = None  # the psycopg connection while a pipeline is open
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
+        if self._piped is not None or sql.startswith(UNPREPARED):
+            driver = self._piped or self._driver()
+            prepare = None if self._piped is not None and not sql.startswith(UNPREPARED) else False
+            try:
+                cursor: Cursor = driver.execute(_pg_sql(sql), tuple(parameters), prepare=prepare)
+            except psycopg.Error as exc:
+                raise _wrapped(exc) from exc
+            return cursor
         if not parameters:
             return self._conn.exec_driver_sql(sql)
         return self._conn.exec_driver_sql(_pg_sql(sql), tuple(parameters))
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
+        if self._piped is not None:
+            cursor = self._piped.cursor()
+            try:
+                cursor.executemany(_pg_sql(sql), [tuple(p) for p in parameters])
+            except psycopg.Error as exc:
+                raise _wrapped(exc) from exc
+            result: Cursor = cursor
+            return result
         return self._conn.exec_driver_sql(_pg_sql(sql), [tuple(p) for p in parameters])
+
+    @contextlib.contextmanager
+    def pipeline(self) -> Iterator[None]:
+        """psycopg's pipeline mode within the transaction SQLAlchemy began (``sql.pipeline``)."""
+        if self._piped is not None:
+            yield
+            return
+        driver = self._driver()
+        try:
+            with driver.pipeline():
+                self._piped = driver
+                try:
+                    yield
+                finally:
+                    self._piped = None
+        except psycopg.Error as exc:
+            raise _wrapped(exc) from exc
+
+    def _driver(self) -> Any:
+        driver = self._conn.connection.driver_connection
+        if driver is None:
+            raise sa.exc.ResourceClosedError("the connection is closed")
+        return driver
+
+
+def _wrapped(exc: psycopg.Error) -> DBAPIError:
+    """A psycopg error raised past SQLAlchemy, as SQLAlchemy would have raised it (so the
+    retry rules, which read SQLSTATEs and disconnects from ``DBAPIError``, apply alike)."""
+    wrapped = DBAPIError.instance(None, None, exc, psycopg.Error)
+    assert isinstance(wrapped, DBAPIError)
+    return wrapped
 
 
 def sqlalchemy_url(url: str) -> str:

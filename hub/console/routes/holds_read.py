@@ -16,15 +16,10 @@ from fastapi.responses import Response
 from hub.console.auth import CurrentActor, CurrentHub
 from hub.console.routes.resources import _hold_json
 from hub.model.region import speaks_for
-from hub.registry.holds import HoldState, _hold
+from hub.registry.holds import COLUMNS, HoldState, hold_from_row
 from hub.store.db import Tx
 
 router = APIRouter(prefix="/api/v1/resources", tags=["resources"])
-
-_COLUMNS = (
-    "id, depot, item, quantity, owner, partner, request, agreement, clause, state, day, "
-    "created_ms, expires_ms, actor"
-)
 
 
 @router.get("/holds")
@@ -39,9 +34,9 @@ async def list_holds(
 
     def read(tx: Tx) -> dict[str, list[dict[str, Any]]]:
         rows = tx.conn.execute(
-            f"SELECT {_COLUMNS} FROM holds ORDER BY created_ms DESC, id LIMIT ?", (limit * 20,)
+            f"SELECT {COLUMNS} FROM holds ORDER BY created_ms DESC, id LIMIT ?", (limit * 20,)
         ).fetchall()
-        holds = [_hold(tuple(r)) for r in rows]
+        holds = [hold_from_row(tuple(r)) for r in rows]
         mine = [h for h in holds if ours(h.partner)][:limit]
         queue = [h for h in holds if h.state is HoldState.HELD and ours(h.owner)][:limit]
         return {"mine": [_hold_json(h) for h in mine], "queue": [_hold_json(h) for h in queue]}
