@@ -117,8 +117,13 @@ def polygon(ctx: Context, target: Target, rule: Rule) -> Leaf:
     segments = parse_path(native)
     inline = None
     if len(segments) <= 3 and all(index is None for _, index in segments):
+        swap = order == "lon,lat"
 
         def ring_text(raw: Any) -> str:
+            if type(raw) is list:  # the usual ring, without a call to find that out
+                text = geo.plain_ring_text(raw, swap)
+                if text is not None:
+                    return text
             return geo.ring_text(raw, order)
 
         keys = tuple(key for key, _ in segments)

@@ -229,11 +229,16 @@ def _converters(ctx: Context, target: Target, rule: Rule) -> tuple[Forward, Back
             return lambda raw: geo.number(lookup(raw)) * scale, back_code
         if scale == 1.0:
             return geo.number, lambda v: (tidy(float(v)), None)
-        # rounded to 1e-9 so that 304.8 m is 1000 ft, not 999.9999999999999
-        return (
-            lambda raw: round(geo.number(raw) * scale, 9),
-            lambda v: (tidy(round(float(v) / scale, 9)), None),
-        )
+
+        def scaled(raw: Any) -> float:
+            kind = type(raw)
+            # geo.number's usual case in line: a finite JSON number (int * float is float)
+            usual = (kind is float or kind is int) and -1e300 < raw < 1e300
+            value: float = raw if usual else geo.number(raw)
+            # rounded to 1e-9 so that 304.8 m is 1000 ft, not 999.9999999999999
+            return round(value * scale, 9)
+
+        return scaled, lambda v: (tidy(round(float(v) / scale, 9)), None)
     if kind == "int":
         return lambda raw: _integer(lookup(raw)), back_code
     if kind == "bool":
@@ -253,7 +258,9 @@ def _converters(ctx: Context, target: Target, rule: Rule) -> tuple[Forward, Back
         if table is None:
 
             def geocode(raw: Any) -> dict[str, str]:
-                return {"valueName": geo.GB2260, "value": geo.gb2260(raw)}
+                if type(raw) is not str or not geo.is_gb2260(raw):
+                    raw = geo.gb2260(raw)  # a number, or what is wrong
+                return {"valueName": geo.GB2260, "value": raw}
 
             return geocode, lambda v: back_code(v["value"])
         return (

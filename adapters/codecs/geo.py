@@ -48,12 +48,15 @@ def gb2260(value: Any) -> str:
         value = str(value)
     if type(value) is not str:
         _raise(f"a GB/T 2260 code must be text, not {type(value).__name__}")
-    # six ASCII digits (what the pattern [0-9]{6} says, without a regex call)
-    if not (len(value) == 6 and value.isascii() and value.isdigit()) or (
-        value[:2] not in _PROVINCES
-    ):
+    if not is_gb2260(value):
         _raise(f"'{value[:40]}' is not a GB/T 2260 administrative code (six digits, a province)")
     return str(value)
+
+
+def is_gb2260(text: str) -> bool:
+    """Whether ``text`` is a GB/T 2260 administrative code (six digits, a province)."""
+    # six ASCII digits (what the pattern [0-9]{6} says, without a regex call)
+    return len(text) == 6 and text.isascii() and text.isdigit() and text[:2] in _PROVINCES
 
 
 def number(value: Any) -> float:
@@ -134,28 +137,25 @@ def native_pair(lat: float, lon: float, order: Order, form: str) -> Any:
 def circle_text(lat: float, lon: float, radius_km: float) -> str:
     if radius_km < 0:
         _raise(f"a circle's radius must not be negative ({fmt(radius_km)} km)")
-    radius = float(radius_km)
-    for x in (lat, lon, radius):
-        if x and not 1e-4 <= abs(x) < 1e16:  # repr would write an exponent: fmt's way
-            return f"{fmt(lat)},{fmt(lon)} {fmt(radius)}"
-    # orjson writes each float as repr does here (the shortest text that reads back the same)
-    text = orjson.dumps((float(lat), float(lon), radius))[1:-1].decode()
-    at = text.rindex(",")
-    return text[:at] + " " + text[at + 1 :]
+    # fmt's text of each number: repr, unless repr writes an exponent (then fmt's own way)
+    text = f"{float(lat)!r},{float(lon)!r} {float(radius_km)!r}"
+    if "e" not in text:
+        return text
+    return f"{fmt(lat)},{fmt(lon)} {fmt(radius_km)}"
 
 
 def ring_text(value: Any, order: Order) -> str:
     """CAP polygon text ("lat,lon lat,lon ...", closed) of a native ring."""
     swap = order == "lon,lat"
-    if type(value) is list and len(value) >= 3:
-        text = _plain_ring_text(value, swap)
+    if type(value) is list:
+        text = plain_ring_text(value, swap)
         if text is not None:
             return text
     elif type(value) is str:
         pairs = [item.partition(",") for item in value.replace(";", " ").split()]
         if len(pairs) >= 3 and all(sep for _, sep, _ in pairs):
             try:
-                text = _plain_ring_text([[float(a), float(b)] for a, _, b in pairs], swap)
+                text = plain_ring_text([[float(a), float(b)] for a, _, b in pairs], swap)
             except ValueError:
                 text = None
             if text is not None:
@@ -163,35 +163,35 @@ def ring_text(value: Any, order: Order) -> str:
     return polygon_text(ring(value, order))
 
 
-def _plain_ring_text(items: list[Any], swap: bool) -> str | None:
-    # The usual ring, [x, y] numbers in range, written by orjson in one call: its floats are
-    # the shortest text that reads back the same, as repr and fmt write them, except that
-    # repr writes an exponent below 1e-4 (those go the long way, through fmt). Anything else
-    # (None) goes the long way too, which says what is wrong.
+def plain_ring_text(items: list[Any], swap: bool) -> str | None:
+    """``ring_text`` of the usual ring, [x, y] numbers in range (``swap``: [lon, lat]); None
+    for anything else, which ``ring_text`` takes the long way, saying what is wrong."""
+    # Written by orjson in one call: its floats are the shortest text that reads back the
+    # same, as repr and fmt write them, except that repr writes an exponent below 1e-4 (those
+    # go the long way, through fmt).
+    if len(items) < 3:
+        return None
     points = []
     for item in items:
         if type(item) is not list or len(item) != 2:
             return None
-        lat, lon = item
         if swap:
-            lat, lon = lon, lat
-        kind = type(lat)
-        if kind is int:
+            lon, lat = item
+        else:
+            lat, lon = item
+        if type(lat) is not float:
+            if type(lat) is not int:
+                return None
             lat = float(lat)
-        elif kind is not float:
-            return None
-        kind = type(lon)
-        if kind is int:
+        if type(lon) is not float:
+            if type(lon) is not int:
+                return None
             lon = float(lon)
-        elif kind is not float:
-            return None
         if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
             return None
         if (lat and -1e-4 < lat < 1e-4) or (lon and -1e-4 < lon < 1e-4):
             return None
         points.append((lat, lon))
-    if len(points) < 3:
-        return None
     if points[0] != points[-1]:
         points.append(points[0])  # rings are often sent open; CAP needs them closed
     if len(points) < 4:
