@@ -7,10 +7,13 @@ For each of several runs (one with ``quick``), on a fresh database of each kind:
    the whole region (floor 0, auto-commit 0: every hold awaits approval, as large requests do;
    caps at all the lendable stock). Each depot holds 5 % less than will be asked of it.
 2. **holds**: 16 concurrent clients, each a district of another city, each asks ``requests``
-   times for 1 sandbag, cycling over the depots, through ``Registry.request`` (the policy, the
-   ledger's guarded UPDATE, the hold row, the partner's daily total, the events) and ``db.run``
-   (SQLite: the group-committing writer with the embedded log as the emitter, synchronous FULL
-   as the hub runs by default; PostgreSQL: a READ COMMITTED transaction per job with the outbox).
+   times for 1 sandbag, cycling over the depots, through ``Registry.request``: the requests
+   waiting at that moment are decided together in one transaction (``hold_batch``: the policy
+   per request, each balance and daily total written once as a compare-and-set, the ledger
+   entries, the hold rows, the events) through ``db.run`` (SQLite: the group-committing writer
+   with the embedded log as the emitter, synchronous FULL as the hub runs by default;
+   PostgreSQL: READ COMMITTED with the outbox, statements sent in pipelines). A client waits
+   for its answer before it asks again, so a batch holds at most 16 requests.
    ``holds_per_s`` = holds granted / the time from the first request to the last answer.
 3. **oversell check**: every depot ends with all its stock held and nothing more; ``oversold``
    counts units held beyond what was on hand, grants the balances do not show, and balances the

@@ -25,6 +25,7 @@ from hub.store import incidents as incident_store
 from hub.store import tasks as task_store
 from hub.store.db import Runner, Tx
 from hub.store.outbox import Emitter, first_emission
+from hub.store.sql import pipeline
 
 ReleaseHolds = Callable[[Tx, Task, str], None]
 """Called in the cancelling transaction for each task a Cancel or a restart cancels, with the
@@ -87,14 +88,20 @@ class EngineRunner:
                 self._cancel_open(tx, item, None, reason)
                 continue
             rows, asks = self._restart(tx, item) if item.restart else (item.rows, item.approvals)
-            for row in rows:
-                if task_store.insert_row(
-                    tx.conn, row.id, row.incident, row.target, row.due_ms, now, row.body
-                ):
+            # Two round trips per incident on PostgreSQL, however many tasks: the inserts, then
+            # the ladders and events of those that were new.
+            new = task_store.insert_rows(
+                tx.conn, [(r.id, r.incident, r.target, r.due_ms, now, r.body) for r in rows]
+            )
+            fresh = [row for row, is_new in zip(rows, new, strict=True) if is_new]
+            with pipeline(tx.conn):
+                for row in fresh:
                     if row.ladder:
                         approval_store.insert_ladder(tx.conn, row.id, row.ladder_step, row.ladder)
-                    self._emitter.append(tx, tasks_topic, row.target, row.event)
-                    issued += 1
+                self._emitter.append_many(
+                    tx, [(tasks_topic, row.target, row.event, now) for row in fresh]
+                )
+            issued += len(fresh)
             for ask in asks:
                 issued += self._request(tx, item, ask, now)
             for playbook, reason in item.failures:

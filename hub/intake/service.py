@@ -22,6 +22,7 @@ from hub.store import incidents as store
 from hub.store.adapters import AdapterCredential
 from hub.store.db import Runner, Tx
 from hub.store.outbox import Emitter, first_emission
+from hub.store.sql import pipeline
 
 
 class Refusal(BaseModel):
@@ -114,7 +115,13 @@ class IntakeService:
     def _accept(
         self, tx: Tx, incident: Incident, rendered: _Rendered, credential: AdapterCredential
     ) -> Receipt:
-        existing = store.get_incident(tx.conn, incident.sender, incident.identifier)
+        # An Alert is its own thread: both reads go in one round trip (``sql.pipeline``).
+        own = incident.msgType is MsgType.ALERT or not incident.references
+        with pipeline(tx.conn):
+            read_existing = store.read_incident(tx.conn, incident.sender, incident.identifier)
+            read_version = store.read_next_version(tx.conn, incident.key) if own else None
+        existing = read_existing()
+        version = read_version() if read_version is not None else 0
         if existing is not None:
             if existing.digest != rendered.digest:
                 raise Conflict(
@@ -123,8 +130,9 @@ class IntakeService:
                     "(msgType Update with references)"
                 )
             return _receipt(existing, duplicate=True)
-        thread = self._thread_of(tx, incident)
-        version = store.next_version(tx.conn, thread)
+        thread = incident.key if own else self._thread_of(tx, incident)
+        if not own:
+            version = store.next_version(tx.conn, thread)
         now = self._clock.now_ms()
         lane = lane_for(incident.status)
         event_id = derived_id("incident.reported", incident.key)
@@ -163,10 +171,10 @@ class IntakeService:
             event_id,
             rendered.body,
         )
-        store.insert_incident(tx.conn, row)
-        self._emitter.append(
-            tx, topics.for_lane(topics.INCIDENTS, lane), thread, envelope.encode(), now
-        )
+        with pipeline(tx.conn):
+            store.insert_incident(tx.conn, row)
+            topic = topics.for_lane(topics.INCIDENTS, lane)
+            self._emitter.append_many(tx, [(topic, thread, envelope.encode(), now)])
         return _receipt(row, duplicate=False)
 
     @staticmethod

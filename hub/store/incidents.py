@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hub.store.sql import Connection
@@ -29,11 +30,24 @@ _COLUMNS = (
 
 
 def get_incident(conn: Connection, sender: str, identifier: str) -> StoredIncident | None:
-    row = conn.execute(
+    return read_incident(conn, sender, identifier)()
+
+
+def read_incident(
+    conn: Connection, sender: str, identifier: str
+) -> Callable[[], StoredIncident | None]:
+    """``get_incident`` in two halves, for a pipeline (``sql.pipeline``): the statement is sent
+    now, the returned function reads its answer (after the pipeline block)."""
+    cur = conn.execute(
         f"SELECT {_COLUMNS} FROM incidents WHERE sender = ? AND identifier = ?",
         (sender, identifier),
-    ).fetchone()
-    return StoredIncident(*row) if row else None
+    )
+
+    def answer() -> StoredIncident | None:
+        row = cur.fetchone()
+        return StoredIncident(*row) if row else None
+
+    return answer
 
 
 def find_by_identifier(conn: Connection, identifier: str) -> list[StoredIncident]:
@@ -51,10 +65,15 @@ def thread_versions(conn: Connection, thread: str) -> list[StoredIncident]:
 
 
 def next_version(conn: Connection, thread: str) -> int:
-    (top,) = conn.execute(
+    return read_next_version(conn, thread)()
+
+
+def read_next_version(conn: Connection, thread: str) -> Callable[[], int]:
+    """``next_version`` in two halves, for a pipeline (see ``read_incident``)."""
+    cur = conn.execute(
         "SELECT COALESCE(MAX(version), 0) FROM incidents WHERE thread = ?", (thread,)
-    ).fetchone()
-    return int(top) + 1
+    )
+    return lambda: int(cur.fetchone()[0]) + 1
 
 
 def insert_incident(conn: Connection, row: StoredIncident) -> None:

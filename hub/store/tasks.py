@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from hub.errors import ConcurrentUpdate
 from hub.model.task import Task, TaskState
-from hub.store.sql import Connection
+from hub.store.sql import Connection, pipeline
 
 # States in which a task waits for its target's answer: the escalation clock runs.
 AWAITING_ANSWER = frozenset({TaskState.ISSUED, TaskState.DELIVERED, TaskState.ESCALATED})
@@ -52,12 +53,24 @@ def insert_row(
     body: bytes,
 ) -> bool:
     """``insert_task`` for a task already rendered (by the planner): state ``issued``."""
-    cur = conn.execute(
-        "INSERT INTO tasks (id, incident, target, state, due_ms, updated_ms, body, next_due_ms) "
-        "VALUES (?, ?, ?, 'issued', ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-        (task_id, incident, target, due_ms, now_ms, body, due_ms),
-    )
-    return cur.rowcount == 1
+    return insert_rows(conn, [(task_id, incident, target, due_ms, now_ms, body)])[0]
+
+
+def insert_rows(
+    conn: Connection, rows: Sequence[tuple[str, str, str, int, int, bytes]]
+) -> list[bool]:
+    """``insert_row`` for each of ``rows`` (id, incident, target, due, now, body), sent
+    together (``sql.pipeline``); whether each was new (False: it was there already)."""
+    with pipeline(conn):
+        cursors = [
+            conn.execute(
+                "INSERT INTO tasks (id, incident, target, state, due_ms, updated_ms, body, "
+                "next_due_ms) VALUES (?, ?, ?, 'issued', ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                (task_id, incident, target, due_ms, now, body, due_ms),
+            )
+            for task_id, incident, target, due_ms, now, body in rows
+        ]
+    return [cur.rowcount == 1 for cur in cursors]
 
 
 def save_task(conn: Connection, task: Task, now_ms: int, previous: TaskState) -> None:
