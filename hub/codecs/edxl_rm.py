@@ -1,23 +1,28 @@
 """OASIS EDXL-RM 1.0 resource messages ⇄ ``RmMessage``.
 
-The six messages a request goes through between two jurisdictions: RequestResource,
-ResponseToRequestResource, RequisitionResource, CommitResource, ReleaseResource and
-RequestReturn. The message root and its message-level elements (MessageID, SentDateTime,
-MessageContentType, OriginatingMessageID, ContactInformation, ResourceInformation and the
-elements the message schemas declare inside it: ResourceInfoElementID, ResponseInformation,
-Resource, AssignmentInformation, Quantity, ScheduleInformation, ScheduleType, Location) are in
-the message namespace; the common types' leaves (ContactDescription, ContactRole, ResponseType,
-PrecedingResourceInfoElementID, TypeStructure, Keyword, ValueListURN, Value, Name, QuantityText,
-DateTime, LocationDescription) in the common namespace. No official XSD could be obtained, so
-the structure is checked in code, and on input an element is accepted in either EDXL-RM
-namespace (implementations differ on the split); an element in any other namespace where an
-EDXL-RM element is expected is refused.
+The seven messages a request goes through between two jurisdictions: RequestResource,
+ResponseToRequestResource, RequisitionResource, CommitResource, ReportResourceDeploymentStatus,
+ReleaseResource and RequestReturn. The message root and its message-level elements (MessageID,
+SentDateTime, MessageContentType, OriginatingMessageID, ContactInformation, ResourceInformation
+and the elements the message schemas declare inside it: ResourceInfoElementID,
+ResponseInformation, Resource, AssignmentInformation, Quantity, ScheduleInformation,
+ScheduleType, Location) are in the message namespace; the common types' leaves
+(ContactDescription, ContactRole, ResponseType, PrecedingResourceInfoElementID, TypeStructure,
+Keyword, ResourceStatus, DeploymentStatus, ValueListURN, Value, Name, QuantityText, DateTime,
+LocationDescription) in the common namespace. No official XSD could be obtained, so the
+structure is checked in code, and on input an element is accepted in either EDXL-RM namespace
+(implementations differ on the split); an element in any other namespace where an EDXL-RM
+element is expected is refused.
 
 What the registry needs and EDXL-RM leaves to value lists travels as ValueListURN/Value pairs:
 the item (``Resource/TypeStructure``, list ``urn:liandong:registry:supply``) and, in
-``Resource/Keyword``, the depot, the agreement and its clause. Parties are GB/T 2260 codes in
-``ContactInformation/ContactDescription``, with ``ContactRole`` Requester (the requesting
-jurisdiction) or RespondingOrg (the owner that sends a response, commitment or return request).
+``Resource/Keyword``, the depot, the agreement and its clause; in a
+ReportResourceDeploymentStatus, each line's deployment status in
+``Resource/ResourceStatus/DeploymentStatus`` (list ``urn:liandong:registry:deployment``, values
+EnRoute and Arrived; a line without one, or with another, is refused). Parties are GB/T 2260
+codes in ``ContactInformation/ContactDescription``, with ``ContactRole`` Requester (the
+requesting jurisdiction) or RespondingOrg (the owner that sends a response, commitment,
+deployment status or return request; a status report without one is the requester's).
 
 Input goes through ``cap_xml.parse_untrusted``: oversize, empty, DTD-bearing (billion laughs,
 XXE) and malformed documents are refused before anything is read.
@@ -41,6 +46,7 @@ SUPPLY_LIST = "urn:liandong:registry:supply"
 DEPOT_LIST = "urn:liandong:registry:depot"
 AGREEMENT_LIST = "urn:liandong:registry:agreement"
 CLAUSE_LIST = "urn:liandong:registry:clause"
+DEPLOYMENT_LIST = "urn:liandong:registry:deployment"
 REQUESTED_ARRIVAL = "RequestedArrival"
 MAX_BYTES = 1 << 20
 _NAMESPACES = (MSG, RM)
@@ -56,11 +62,13 @@ class MessageType(StrEnum):
     RESPONSE = "ResponseToRequestResource"
     REQUISITION = "RequisitionResource"
     COMMIT = "CommitResource"
+    REPORT_STATUS = "ReportResourceDeploymentStatus"
     RELEASE = "ReleaseResource"
     RETURN = "RequestReturn"
 
 
 RESPONSE_TYPES = ("Accept", "Decline", "Provisional")
+DEPLOYMENT_STATUSES = ("EnRoute", "Arrived")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +85,8 @@ class RmLine:
     deliver_to: str | None = None
     response: str | None = None
     """ResponseToRequestResource only: Accept, Decline or Provisional."""
+    status: str | None = None
+    """ReportResourceDeploymentStatus only: EnRoute or Arrived."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +123,8 @@ def _contact(root: Any, code: str, role: str) -> None:
     _el(contact, RM, "ContactRole", role)
 
 
-def _write_line(root: Any, line: RmLine, response: bool) -> None:
+def _write_line(root: Any, line: RmLine, kind: MessageType) -> None:
+    response = kind is MessageType.RESPONSE
     info = _el(root, MSG, "ResourceInformation")
     _el(info, MSG, "ResourceInfoElementID", str(line.element))
     if response:
@@ -131,6 +142,13 @@ def _write_line(root: Any, line: RmLine, response: bool) -> None:
     ):
         if value is not None:
             _pair(resource, "Keyword", urn, value)
+    if kind is MessageType.REPORT_STATUS:
+        if line.status not in DEPLOYMENT_STATUSES:
+            raise RmError(
+                f"line {line.element}: a deployment status needs "
+                f"{' or '.join(DEPLOYMENT_STATUSES)}, not {line.status}"
+            )
+        _pair(_el(resource, RM, "ResourceStatus"), "DeploymentStatus", DEPLOYMENT_LIST, line.status)
     quantity = _el(_el(info, MSG, "AssignmentInformation"), MSG, "Quantity")
     _el(quantity, RM, "QuantityText", str(line.quantity))
     if line.needed_by is not None or line.deliver_to is not None:
@@ -156,7 +174,7 @@ def encode(message: RmMessage) -> bytes:
     if message.responder is not None:
         _contact(root, message.responder, "RespondingOrg")
     for line in message.lines:
-        _write_line(root, line, message.type is MessageType.RESPONSE)
+        _write_line(root, line, message.type)
     out: bytes = serialise(root)
     return out
 
@@ -233,6 +251,34 @@ def _time(text: str, where: Node, name: str) -> str:
     return text
 
 
+def _deployment(resource: Node, element: int) -> str:
+    """Line ``element``'s Resource/ResourceStatus/DeploymentStatus: EnRoute or Arrived."""
+    status = _one(resource, "ResourceStatus", required=False)
+    found = None if status is None else _one(status, "DeploymentStatus", required=False)
+    if status is None or found is None:
+        where = resource if status is None else status
+        raise RmError(
+            f"line {element}: no ResourceStatus/DeploymentStatus (a deployment status report "
+            f"needs {' or '.join(DEPLOYMENT_STATUSES)} from the value list {DEPLOYMENT_LIST})",
+            line=where.sourceline,
+            element=local_name(where.tag),
+        )
+    urn, value = _need(found, "ValueListURN"), _need(found, "Value")
+    if urn != DEPLOYMENT_LIST:
+        raise RmError(
+            f"line {element}: the value list '{urn}' is not {DEPLOYMENT_LIST}",
+            line=found.sourceline,
+            element="DeploymentStatus",
+        )
+    if value not in DEPLOYMENT_STATUSES:
+        raise RmError(
+            f"line {element}: '{value}' is not one of {', '.join(DEPLOYMENT_STATUSES)}",
+            line=found.sourceline,
+            element="DeploymentStatus",
+        )
+    return value
+
+
 def _read_line(info: Node, kind: MessageType) -> RmLine:
     element = _int(info, "ResourceInfoElementID", positive=True)
     resource = _one(info, "Resource")
@@ -270,9 +316,10 @@ def _read_line(info: Node, kind: MessageType) -> RmLine:
                 line=answer.sourceline,
                 element="ResponseType",
             )
+    status = _deployment(resource, element) if kind is MessageType.REPORT_STATUS else None
     return RmLine(
         element, item, quantity, keywords.get(DEPOT_LIST), keywords.get(AGREEMENT_LIST),
-        keywords.get(CLAUSE_LIST), needed_by, deliver_to, response,
+        keywords.get(CLAUSE_LIST), needed_by, deliver_to, response, status,
     )  # fmt: skip
 
 

@@ -111,7 +111,8 @@ def rm_export_command(
     ] = None,
     data: DataOption = None,
 ) -> None:
-    """Write a resource request (or its response, commitments, ...) as EDXL-RM 1.0 XML."""
+    """Write a resource request (or its response, commitments, deployment status, ...) as
+    EDXL-RM 1.0 XML."""
 
     async def work(exchange: ResourceExchange, now: int) -> bytes:
         key = request_id

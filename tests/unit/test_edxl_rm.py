@@ -102,7 +102,7 @@ def _broken(old: str, new: str, message: RmMessage = REQUEST) -> bytes:
         ),
         (_broken(MSG, "urn:example:other"), "must be in the namespace"),
         (
-            b'<ReportResourceDeploymentStatus xmlns="' + MSG.encode() + b'"/>',
+            b'<RequestQuote xmlns="' + MSG.encode() + b'"/>',
             "not a resource message this hub reads",
         ),
         (

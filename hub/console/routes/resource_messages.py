@@ -121,7 +121,8 @@ async def export_request(
     message: edxl_rm.MessageType = Query(default=edxl_rm.MessageType.REQUEST),
     owner: str | None = Query(default=None, description="one owner's lines (owner messages)"),
 ) -> Response:
-    """The request (or its commitments, ...) as one EDXL-RM 1.0 XML message."""
+    """The request (or its commitments, deployment status, ...) as one EDXL-RM 1.0 XML
+    message."""
     found = await ResourceExchange(hub.registry).request_lines(requester, request)
     xml = edxl_rm.encode(message_of(message, found, hub.clock.now_ms(), owner))
     return Response(xml, media_type="application/xml")
