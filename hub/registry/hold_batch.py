@@ -4,15 +4,19 @@ A hold used to cost nine statements, each a round trip: on PostgreSQL that cappe
 few hundred holds a second however many arrived at once. ``Registry.request`` now gathers the
 requests that arrive while a batch is being written and decides them together:
 
-1. **read** what every request of the batch needs, one statement per kind: the holds already
-   taken under their ids (a retried request gets its first answer), their depots, the balances
-   (on hand, held, floor, minimum) and the partners' totals for the day;
+1. **read** what every request of the batch needs, one statement per kind, the four sent
+   together: the holds already taken under their ids (a retried request gets its first
+   answer), their depots, the balances (on hand, held, floor, minimum) and the partners' totals
+   for the day;
 2. **decide** each request in arrival order with the policy (``policy.decide``), against this
    snapshot plus what the requests before it in the batch took (``Snapshot.take``);
 3. **write**: each touched balance and daily total once, as a compare-and-set on the values
-   read (``held = <read>``, ``quantity = <read>``), the ledger entries in one multi-row INSERT,
-   the hold rows and the events in one ``executemany`` each (psycopg sends those in one
-   pipeline).
+   read (``held = <read>``, ``quantity = <read>``), the ledger entries in one multi-row INSERT
+   and the hold rows in one ``executemany``, all sent together; then the events, which carry
+   the ledger ids, in one more ``executemany`` (``Registry._requests_in``).
+
+On PostgreSQL "sent together" is one psycopg pipeline (``hub/store/sql.pipeline``): one round
+trip for the reads and one for the writes; on SQLite the statements simply run in turn.
 
 The compare-and-set is the guard: on SQLite the single writer means nothing moves between the
 read and the write; on PostgreSQL another transaction may have, the UPDATE then finds its row
@@ -49,7 +53,6 @@ class _Stock:
     floor: int
     minimum: int
     read_held: int  # what the compare-and-set expects to find
-    exists: bool
 
 
 @dataclass(slots=True)
@@ -111,7 +114,7 @@ class Snapshot:
         found = {d.id: d for d in (depot_from_row(tuple(r)) for r in places.fetchall())}
         for depot, item, on_hand, held_, floor, minimum in stock.fetchall():
             snap._stock[(str(depot), str(item))] = _Stock(
-                int(on_hand), int(held_), int(floor), int(minimum), int(held_), True
+                int(on_hand), int(held_), int(floor), int(minimum), int(held_)
             )
         for owner, partner, item, quantity in days.fetchall():
             key = (str(owner), str(partner), str(item))
