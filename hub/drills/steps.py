@@ -21,7 +21,6 @@ from hub.clock import VirtualClock
 from hub.drills.timeline import Answer, Report
 from hub.engine.planning import Planned, prepare_batch
 from hub.errors import Conflict, InvalidInput, NotFound
-from hub.intake import service as intake_service
 from hub.model.envelope import Lane
 from hub.model.task import OPEN_STATES, Task, TaskState
 from hub.runtime import Hub
@@ -69,10 +68,10 @@ class Steps:
         if at_ms < self._floor:
             return
         approvals = getattr(self.hub.escalator, "approvals", None)
-        while approvals is not None and approvals._expire(tx, at_ms):
+        while approvals is not None and approvals.expire_in(tx, at_ms):
             pass
         while True:
-            climbed = self.hub.escalator._climb_due(tx, at_ms)
+            climbed = self.hub.escalator.climb_due_in(tx, at_ms)
             out.escalations += climbed
             if climbed == 0:
                 break
@@ -95,9 +94,7 @@ class Steps:
         if not self.hub.region.is_known(incident.sender):
             raise InvalidInput(f"sender '{incident.sender}' is not a jurisdiction of the region")
         (before,) = tx.conn.execute(_LAST).fetchone()
-        receipt = self.hub.intake._accept(
-            tx, incident, intake_service._render(incident), credential
-        )
+        receipt = self.hub.intake.accept_in(tx, incident, credential)
         out.duplicate = receipt.duplicate
         rows = tx.conn.execute(_NEW, (before,)).fetchall()
         values = [bytes(v) for _, t, v in rows if t == _INCIDENTS]
@@ -111,7 +108,7 @@ class Steps:
                 if result is not None:
                     work.append(result)
             if work:
-                engine._write(tx, work)
+                engine.write_in(tx, work)
                 self._lower_floor(tx)
         out.issued = _issued(tx, before)
         self._floor = self._candidate
@@ -147,7 +144,7 @@ class Steps:
                 moves.insert(0, TaskState.ACKNOWLEDGED)
             try:
                 for state in moves:
-                    self.hub.tasks._move(tx, one.id, state, one.target, action.by, action.reason)
+                    self.hub.tasks.move_in(tx, one.id, state, one.target, action.by, action.reason)
                     out.moves += 1
             except (Conflict, NotFound):
                 out.refused += 1

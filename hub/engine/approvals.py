@@ -253,14 +253,16 @@ class ApprovalService:
         total = 0
         while True:
             now = self._clock.now_ms()
-            done = await self._db.run(lambda tx, n=now: self._expire(tx, n))  # type: ignore[misc]
+            done = await self._db.run(lambda tx, n=now: self.expire_in(tx, n))  # type: ignore[misc]
             total += done
             if done < _BATCH:
                 break
         self.expired += total
         return total
 
-    def _expire(self, tx: Tx, now_ms: int) -> int:
+    def expire_in(self, tx: Tx, now_ms: int) -> int:
+        """Apply the expiries due by ``now_ms`` (a batch of them) in the caller's transaction;
+        how many were applied."""
         expired = 0
         for approval in store.due_to_expire(tx.conn, now_ms, _BATCH):
             at = approval.expires_ms  # as of when it fell due, not when the hub noticed

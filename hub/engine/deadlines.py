@@ -94,14 +94,16 @@ class Escalator:
         total = 0
         while True:
             now = self._clock.now_ms()
-            climbed = await self._db.run(lambda tx, n=now: self._climb_due(tx, n))  # type: ignore[misc]
+            climbed = await self._db.run(lambda tx, n=now: self.climb_due_in(tx, n))  # type: ignore[misc]
             total += climbed
             if climbed == 0:
                 break
         self.escalated += total
         return total
 
-    def _climb_due(self, tx: Tx, now_ms: int) -> int:
+    def climb_due_in(self, tx: Tx, now_ms: int) -> int:
+        """Climb the rungs due by ``now_ms`` (a batch of them) in the caller's transaction;
+        how many were climbed."""
         climbed = 0
         for task, rung, due_ms in task_store.due_for_escalation(tx.conn, now_ms, _BATCH):
             if self._climb(tx, task, rung, due_ms, now_ms):

@@ -73,11 +73,13 @@ class EngineRunner:
             if result is not None:
                 work.append(result)
         if work:
-            issued = await self._db.run(lambda tx: self._write(tx, work))
+            issued = await self._db.run(lambda tx: self.write_in(tx, work))
             if issued and self._on_issued is not None:
                 self._on_issued(issued)
 
-    def _write(self, tx: Tx, work: list[Planned]) -> int:
+    def write_in(self, tx: Tx, work: list[Planned]) -> int:
+        """Write planned work (tasks, approvals, cancellations) in the caller's transaction;
+        how many tasks were issued."""
         issued = 0
         tasks_topic = topics.for_lane(topics.TASKS, self.lane)
         now = self._clock.now_ms()

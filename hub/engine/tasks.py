@@ -60,11 +60,12 @@ class TaskService:
         self, task_id: str, state: TaskState, *, actor: str, by: str, reason: str | None = None
     ) -> Task:
         """Move a task of ``actor``'s jurisdiction to ``state``; ``by`` names who acted."""
-        return await self._db.run(lambda tx: self._move(tx, task_id, state, actor, by, reason))
+        return await self._db.run(lambda tx: self.move_in(tx, task_id, state, actor, by, reason))
 
-    def _move(
+    def move_in(
         self, tx: Tx, task_id: str, state: TaskState, actor: str, by: str, reason: str | None
     ) -> Task:
+        """``move`` in the caller's transaction."""
         task = task_store.get_task(tx.conn, task_id)
         if task is None:
             raise NotFound(f"no task with id '{task_id}'")

@@ -110,11 +110,20 @@ class IntakeService:
                 [("sender", f"'{incident.sender}' is not a jurisdiction of the region")]
             )
         rendered = _render(incident)
-        return await self._db.run(lambda tx: self._accept(tx, incident, rendered, credential))
+        return await self._db.run(lambda tx: self.accept_in(tx, incident, credential, rendered))
 
-    def _accept(
-        self, tx: Tx, incident: Incident, rendered: _Rendered, credential: AdapterCredential
+    def accept_in(
+        self,
+        tx: Tx,
+        incident: Incident,
+        credential: AdapterCredential,
+        rendered: _Rendered | None = None,
     ) -> Receipt:
+        """``report``'s transaction, inside the caller's (a drill's step): the credential and
+        the sender are the caller's to have checked. ``rendered``: the incident's canonical
+        bytes if the caller made them outside the transaction."""
+        if rendered is None:
+            rendered = _render(incident)
         # An Alert is its own thread: both reads go in one round trip (``sql.pipeline``).
         own = incident.msgType is MsgType.ALERT or not incident.references
         with pipeline(tx.conn):
