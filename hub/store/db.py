@@ -28,7 +28,8 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 _MAX_BATCH = 256
-_STOP = object()
+STOP = object()
+"""Put on a writer's queue: the writer finishes the jobs before it, then ends."""
 
 
 class Tx:
@@ -105,7 +106,7 @@ class Database:
 
     def close(self) -> None:
         if self._thread is not None:
-            self._queue.put(_STOP)
+            self._queue.put(STOP)
             self._thread.join()
             self._thread = None
 
@@ -137,21 +138,9 @@ class Database:
         self._ready.set()
         try:
             while True:
-                first = self._queue.get()
-                if first is _STOP:
-                    return
-                batch: list[Job] = [first]
-                stop = False
-                while len(batch) < _MAX_BATCH:
-                    try:
-                        job = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if job is _STOP:
-                        stop = True
-                        break
-                    batch.append(job)
-                self._run_batch(conn, batch)
+                batch, stop = take_batch(self._queue, _MAX_BATCH)
+                if batch:
+                    self._run_batch(conn, batch)
                 if stop:
                     return
         finally:
@@ -186,6 +175,24 @@ class Database:
                 job.error = Unavailable(f"database commit failed: {exc}")
                 job.after = []
         hand_back(batch)
+
+
+def take_batch(jobs: queue.SimpleQueue[Any], most: int) -> tuple[list[Job], bool]:
+    """From a writer thread: wait for a job, then take whatever else is queued, up to ``most``
+    jobs (a group commit); True with them once ``STOP`` came (the jobs before it still run)."""
+    first = jobs.get()
+    if first is STOP:
+        return [], True
+    batch: list[Job] = [first]
+    while len(batch) < most:
+        try:
+            job = jobs.get_nowait()
+        except queue.Empty:
+            break
+        if job is STOP:
+            return batch, True
+        batch.append(job)
+    return batch, False
 
 
 def hand_back(batch: list[Job]) -> None:

@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from hub.errors import ConcurrentUpdate, Unavailable
-from hub.store.db import Job, Tx, hand_back
+from hub.store.db import STOP, Job, Tx, hand_back, take_batch
 from hub.store.schema import migrate_connection
 from hub.store.sql import UNPREPARED, Cursor
 
@@ -46,7 +46,6 @@ _ATTEMPTS = 8
 _SHUTDOWN_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
 _UNREACHABLE_ATTEMPTS = 3
 _MAX_BATCH = 128
-_STOP = object()
 
 
 def unreachable(exc: DBAPIError) -> bool:
@@ -76,7 +75,7 @@ class PgConnection:
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
         if self._piped is not None or sql.startswith(UNPREPARED):
             driver = self._piped or self._driver()
-            prepare = None if self._piped is not None and not sql.startswith(UNPREPARED) else False
+            prepare = False if sql.startswith(UNPREPARED) else None  # None: psycopg decides
             try:
                 cursor: Cursor = driver.execute(_pg_sql(sql), tuple(parameters), prepare=prepare)
             except psycopg.Error as exc:
@@ -197,7 +196,7 @@ class PostgresDatabase:
     async def stop(self) -> None:
         threads, self._threads = self._threads, []
         for _ in threads:
-            self._queue.put(_STOP)
+            self._queue.put(STOP)
         for thread in threads:
             await asyncio.to_thread(thread.join)
         await asyncio.to_thread(self._sync.dispose)
@@ -238,22 +237,10 @@ class PostgresDatabase:
         conn: sa.Connection | None = None
         try:
             while True:
-                first = self._queue.get()
-                if first is _STOP:
-                    return
-                batch: list[Job] = [first]
-                stop = False
-                while len(batch) < self._max_batch:
-                    try:
-                        job = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if job is _STOP:
-                        stop = True
-                        break
-                    batch.append(job)
-                conn = self._run_batch(conn, batch)
-                hand_back(batch)
+                batch, stop = take_batch(self._queue, self._max_batch)
+                if batch:
+                    conn = self._run_batch(conn, batch)
+                    hand_back(batch)
                 if stop:
                     return
         finally:

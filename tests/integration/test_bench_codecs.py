@@ -4,33 +4,20 @@ timing thresholds (machines are noisy; the benchmark itself reports against its 
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
-import orjson
+from tests.integration.bench_run import positive, quick_bench
 
-LIANDONG = [sys.executable, "-c", "from hub.cli import main; main()"]
 RATES = ("cap_msgs_per_s", "cap_baseline_msgs_per_s", "json_msgs_per_s",
          "json_baseline_msgs_per_s")  # fmt: skip
 
 
 def test_quick_codecs_benchmark_prints_one_json_object_with_positive_figures() -> None:
-    done = subprocess.run(
-        [*LIANDONG, "bench", "codecs", "--json", "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.strip().splitlines()
-    assert len(lines) == 1, done.stdout[-3000:]
-    result = orjson.loads(lines[0])
+    result = quick_bench("codecs", timeout_s=120)
 
     assert result["benchmark"] == "codecs"
     for key in (*RATES, "cap_ratio", "json_ratio"):
         value = result[key]
-        assert isinstance(value, int | float) and math.isfinite(value) and value > 0, (key, value)
+        assert positive(value), (key, value)
     runs = result["runs"]
     assert set(runs) == set(RATES)
     assert all(len(runs[key]) == result["runs_count"] >= 3 for key in RATES)

@@ -3,22 +3,13 @@ client (hub and baseline). Figures are printed, never asserted against a time.""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-import orjson
+from tests.integration.bench_run import quick_bench
 
 KEYS = {"clients", "events_per_s", "p99_ms", "baseline_p99_ms", "delivered", "expected", "missing"}
 
 
 def test_bench_console_quick() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", "from hub.cli import main; main()", "bench", "console", "--json",
-         "--quick"],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = orjson.loads(done.stdout.strip().splitlines()[-1])
+    result = quick_bench("console", timeout_s=300)
     assert set(result) >= KEYS
     assert result["clients"] == 20 and result["events_per_s"] == 20.0
     assert result["expected"] == 20 * 40

@@ -7,13 +7,7 @@ object with the documented figures, nothing lost, nothing duplicated, nothing re
 
 from __future__ import annotations
 
-import math
-import subprocess
-import sys
-
-import orjson
-
-LIANDONG = [sys.executable, "-c", "from hub.cli import main; main()"]
+from tests.integration.bench_run import positive, quick_bench
 
 POSITIVE = (
     "incidents_per_s",
@@ -27,23 +21,13 @@ POSITIVE = (
 
 
 def test_quick_benchmark_prints_one_json_object_and_loses_nothing() -> None:
-    done = subprocess.run(
-        [*LIANDONG, "bench", "embedded", "--json", "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.strip().splitlines()
-    assert len(lines) == 1, done.stdout[-3000:]
-    result = orjson.loads(lines[0])
+    result = quick_bench("embedded", timeout_s=110)
 
     for key in (*POSITIVE, "lost", "duplicates", "incidents", "runs", "sqlite_synchronous"):
         assert key in result, key
     for key in POSITIVE:
         value = result[key]
-        assert isinstance(value, int | float) and math.isfinite(value) and value > 0, (key, value)
+        assert positive(value), (key, value)
     assert result["p99_ms"] >= result["p50_ms"]
     assert result["lost"] == 0
     assert result["duplicates"] == 0

@@ -8,18 +8,16 @@ accepted incident stored with all its tasks on the tasks topic, nothing stored t
 
 from __future__ import annotations
 
-import math
 import os
 import signal
 import subprocess
-import sys
 
 import orjson
 import pytest
 
 from tests.brokers.postgres import postgres_admin_url  # noqa: F401 - a fixture
+from tests.integration.bench_run import LIANDONG, positive
 
-LIANDONG = [sys.executable, "-c", "from hub.cli import main; main()"]
 TIME_LIMIT_S = 240  # about 40 s on a quiet machine; a loaded one needs several times that
 
 POSITIVE = (
@@ -67,7 +65,7 @@ def test_quick_kafka_benchmark_prints_one_json_object_and_loses_nothing(
         assert key in result, key
     for key in POSITIVE:
         value = result[key]
-        assert isinstance(value, int | float) and math.isfinite(value) and value > 0, (key, value)
+        assert positive(value), (key, value)
     assert result["p99_ms_at_1000"] >= result["p50_ms_at_1000"]
     assert result["lost"] == 0
     assert result["unfinished"] == 0

@@ -4,33 +4,18 @@ reports against its targets)."""
 
 from __future__ import annotations
 
-import math
-import subprocess
-import sys
+from tests.integration.bench_run import positive, quick_bench
 
-import orjson
-
-LIANDONG = [sys.executable, "-c", "from hub.cli import main; main()"]
 RATES = ("sqlite_holds_per_s", "postgres_holds_per_s", "sqlite_baseline_per_s",
          "postgres_baseline_per_s")  # fmt: skip
 
 
 def test_quick_registry_benchmark_reports_holds_and_no_oversell() -> None:
-    done = subprocess.run(
-        [*LIANDONG, "bench", "registry", "--json", "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.strip().splitlines()
-    assert len(lines) == 1, done.stdout[-3000:]
-    result = orjson.loads(lines[0])
+    result = quick_bench("registry", timeout_s=600)
     assert result["benchmark"] == "registry"
     for key in RATES:
         value = result[key]
-        assert isinstance(value, int | float) and math.isfinite(value) and value > 0, (key, value)
+        assert positive(value), (key, value)
     assert result["oversold"] == 0
     assert result["clients"] == 16
     (run,) = result["runs"]
