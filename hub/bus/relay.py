@@ -19,6 +19,7 @@ from typing import Protocol
 from hub.bus.port import Bus, Outgoing, Record
 from hub.clock import Clock
 from hub.store.db import Runner, Tx
+from hub.store.sql import UNPREPARED, chunks, marks
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,11 @@ class OutboxRelay:
 
     @staticmethod
     def _mark_sent(tx: Tx, ids: list[int], now: int) -> None:
-        tx.conn.executemany("UPDATE outbox SET sent_ms = ? WHERE id = ?", [(now, i) for i in ids])
+        for chunk in chunks(ids):
+            tx.conn.execute(
+                f"{UNPREPARED}UPDATE outbox SET sent_ms = ? WHERE id IN ({marks(len(chunk))})",
+                (now, *chunk),
+            )
 
     def _forget_old(self, tx: Tx) -> None:
         cutoff = self._clock.now_ms() - self._retention_ms

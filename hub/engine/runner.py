@@ -79,31 +79,53 @@ class EngineRunner:
 
     def write_in(self, tx: Tx, work: list[Planned]) -> int:
         """Write planned work (tasks, approvals, cancellations) in the caller's transaction;
-        how many tasks were issued."""
+        how many tasks were issued.
+
+        Items are written in order; a run of items that cancel and restart nothing has its
+        task rows written together (``_issue``): a few statements for the whole run, not a few
+        per incident."""
         issued = 0
-        tasks_topic = topics.for_lane(topics.TASKS, self.lane)
-        now = self._clock.now_ms()
+        run: list[tuple[Planned, Sequence[IssuedRow], Sequence[ApprovalRow]]] = []
         for item in work:
+            if not item.cancel and not item.restart:
+                run.append((item, item.rows, item.approvals))
+                continue
+            issued += self._issue(tx, run)
+            run = []
             if item.cancel:
                 reason = f"incident cancelled by {item.key}"
                 self._cancel_approvals(tx, item, None, reason)  # first: no approval issues more
                 self._cancel_open(tx, item, None, reason)
                 continue
-            rows, asks = self._restart(tx, item) if item.restart else (item.rows, item.approvals)
-            # Two round trips per incident on PostgreSQL, however many tasks: the inserts, then
-            # the ladders and events of those that were new.
-            new = task_store.insert_rows(
-                tx.conn, [(r.id, r.incident, r.target, r.due_ms, now, r.body) for r in rows]
+            rows, asks = self._restart(tx, item)
+            issued += self._issue(tx, [(item, rows, asks)])
+        return issued + self._issue(tx, run)
+
+    def _issue(
+        self, tx: Tx, run: Sequence[tuple[Planned, Sequence[IssuedRow], Sequence[ApprovalRow]]]
+    ) -> int:
+        """Issue the task rows of ``run`` (each item with its rows and approvals to ask), then
+        ask each item's approvals and record its failures, item by item; how many tasks were
+        issued. Two round trips on PostgreSQL however many tasks: the inserts, then the ladders
+        and events of those that were new."""
+        if not run:
+            return 0
+        tasks_topic = topics.for_lane(topics.TASKS, self.lane)
+        now = self._clock.now_ms()
+        rows = [row for _, item_rows, _ in run for row in item_rows]
+        new = task_store.insert_rows(
+            tx.conn, [(r.id, r.incident, r.target, r.due_ms, now, r.body) for r in rows]
+        )
+        fresh = [row for row, is_new in zip(rows, new, strict=True) if is_new]
+        with pipeline(tx.conn):
+            for row in fresh:
+                if row.ladder:
+                    approval_store.insert_ladder(tx.conn, row.id, row.ladder_step, row.ladder)
+            self._emitter.append_many(
+                tx, [(tasks_topic, row.target, row.event, now) for row in fresh]
             )
-            fresh = [row for row, is_new in zip(rows, new, strict=True) if is_new]
-            with pipeline(tx.conn):
-                for row in fresh:
-                    if row.ladder:
-                        approval_store.insert_ladder(tx.conn, row.id, row.ladder_step, row.ladder)
-                self._emitter.append_many(
-                    tx, [(tasks_topic, row.target, row.event, now) for row in fresh]
-                )
-            issued += len(fresh)
+        issued = len(fresh)
+        for item, _, asks in run:
             for ask in asks:
                 issued += self._request(tx, item, ask, now)
             for playbook, reason in item.failures:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,8 +21,9 @@ from hub.model.region import speaks_for
 from hub.region import Region
 from hub.store import incidents as store
 from hub.store.adapters import AdapterCredential
+from hub.store.batching import Batcher
 from hub.store.db import Runner, Tx
-from hub.store.outbox import Emitter, first_emission
+from hub.store.outbox import Appended, Emitter, first_emission
 from hub.store.sql import pipeline
 
 
@@ -91,14 +93,24 @@ def _render(incident: Incident) -> _Rendered:
     return _Rendered(data, body, hashlib.sha256(body).hexdigest())
 
 
+Accepted = Receipt | Exception
+"""A report's answer in a batch: its receipt, or its own error (``Conflict``)."""
+
+_Report = tuple[Incident, AdapterCredential, _Rendered]
+
+
 class IntakeService:
     def __init__(self, db: Runner, emitter: Emitter, clock: Clock, region: Region) -> None:
         self._db = db
         self._emitter = emitter
         self._clock = clock
         self._region = region
+        self._reports = Batcher[_Report, Receipt](db, self.accept_many_in, name="liandong-intake")
 
     async def report(self, incident: Incident, credential: AdapterCredential) -> Receipt:
+        """Store ``incident`` as its sender's next message and emit it, once. Reports that
+        arrive while others are being written are written together, in one transaction
+        (``accept_many_in``)."""
         if not speaks_for(credential.jurisdiction, incident.sender):
             await self._refuse(credential, incident)
             raise NotAllowed(
@@ -109,8 +121,7 @@ class IntakeService:
             raise InvalidIncident(
                 [("sender", f"'{incident.sender}' is not a jurisdiction of the region")]
             )
-        rendered = _render(incident)
-        return await self._db.run(lambda tx: self.accept_in(tx, incident, credential, rendered))
+        return await self._reports.submit((incident, credential, _render(incident)))
 
     def accept_in(
         self,
@@ -125,23 +136,89 @@ class IntakeService:
         if rendered is None:
             rendered = _render(incident)
         # An Alert is its own thread: both reads go in one round trip (``sql.pipeline``).
-        own = incident.msgType is MsgType.ALERT or not incident.references
+        own = _own_thread(incident)
         with pipeline(tx.conn):
             read_existing = store.read_incident(tx.conn, incident.sender, incident.identifier)
             read_version = store.read_next_version(tx.conn, incident.key) if own else None
         existing = read_existing()
         version = read_version() if read_version is not None else 0
         if existing is not None:
-            if existing.digest != rendered.digest:
-                raise Conflict(
-                    f"identifier '{incident.identifier}' from sender {incident.sender} was already "
-                    "received with different content; a changed report needs a new identifier "
-                    "(msgType Update with references)"
-                )
-            return _receipt(existing, duplicate=True)
+            return _seen(existing, incident, rendered)
         thread = incident.key if own else self._thread_of(tx, incident)
         if not own:
             version = store.next_version(tx.conn, thread)
+        row, event = self._new(incident, credential, rendered, thread, version)
+        with pipeline(tx.conn):
+            store.insert_incident(tx.conn, row)
+            self._emitter.append_many(tx, [event])
+        return _receipt(row, duplicate=False)
+
+    def accept_many_in(self, tx: Tx, reports: Sequence[_Report]) -> list[Accepted]:
+        """``accept_in`` for each of ``reports`` in order, inside the caller's transaction, each
+        seeing those before it; a report's own error (``Conflict``) is its answer. A run of
+        reports that start their own thread (Alerts) is read and written by a few statements
+        for the whole run."""
+        answers: list[Accepted | None] = [None] * len(reports)
+        run: list[int] = []
+        for n, (incident, credential, rendered) in enumerate(reports):
+            if _own_thread(incident):
+                run.append(n)
+                continue
+            self._accept_run(tx, reports, run, answers)
+            run = []
+            try:
+                answers[n] = self.accept_in(tx, incident, credential, rendered)
+            except Conflict as exc:  # raised before it wrote anything
+                answers[n] = exc
+        self._accept_run(tx, reports, run, answers)
+        assert all(a is not None for a in answers)
+        return [a for a in answers if a is not None]
+
+    def _accept_run(
+        self, tx: Tx, reports: Sequence[_Report], run: list[int], answers: list[Accepted | None]
+    ) -> None:
+        """The Alerts ``run`` (indexes into ``reports``): two reads for them all (which exist,
+        their threads' next versions), then their rows and events written together."""
+        if not run:
+            return
+        incidents = [reports[n][0] for n in run]
+        with pipeline(tx.conn):
+            read_existing = store.read_incidents(
+                tx.conn, [(i.sender, i.identifier) for i in incidents]
+            )
+            read_versions = store.read_next_versions(tx.conn, [i.key for i in incidents])
+        existing, versions = read_existing(), read_versions()
+        rows: list[store.StoredIncident] = []
+        events: list[Appended] = []
+        for n in run:
+            incident, credential, rendered = reports[n]
+            found = existing.get((incident.sender, incident.identifier))
+            if found is not None:
+                try:
+                    answers[n] = _seen(found, incident, rendered)
+                except Conflict as exc:
+                    answers[n] = exc
+                continue
+            thread = incident.key
+            row, event = self._new(incident, credential, rendered, thread, versions[thread])
+            existing[(incident.sender, incident.identifier)] = row
+            versions[thread] += 1
+            rows.append(row)
+            events.append(event)
+            answers[n] = _receipt(row, duplicate=False)
+        with pipeline(tx.conn):
+            store.insert_incidents(tx.conn, rows)
+            self._emitter.append_many(tx, events)
+
+    def _new(
+        self,
+        incident: Incident,
+        credential: AdapterCredential,
+        rendered: _Rendered,
+        thread: str,
+        version: int,
+    ) -> tuple[store.StoredIncident, Appended]:
+        """A new message's row and its ``incident.reported`` event."""
         now = self._clock.now_ms()
         lane = lane_for(incident.status)
         event_id = derived_id("incident.reported", incident.key)
@@ -180,15 +257,12 @@ class IntakeService:
             event_id,
             rendered.body,
         )
-        with pipeline(tx.conn):
-            store.insert_incident(tx.conn, row)
-            topic = topics.for_lane(topics.INCIDENTS, lane)
-            self._emitter.append_many(tx, [(topic, thread, envelope.encode(), now)])
-        return _receipt(row, duplicate=False)
+        topic = topics.for_lane(topics.INCIDENTS, lane)
+        return row, (topic, thread, envelope.encode(), now)
 
     @staticmethod
     def _thread_of(tx: Tx, incident: Incident) -> str:
-        if incident.msgType is MsgType.ALERT or not incident.references:
+        if _own_thread(incident):
             return incident.key
         refs = incident.referenced()
         for ref in refs:
@@ -252,6 +326,22 @@ class IntakeService:
             self._emitter.append(tx, topics.AUDIT, credential.jurisdiction, envelope.encode(), now)
 
         await self._db.run(write)
+
+
+def _own_thread(incident: Incident) -> bool:
+    """Whether ``incident`` starts its own thread (an Alert, or a message referring to none)."""
+    return incident.msgType is MsgType.ALERT or not incident.references
+
+
+def _seen(existing: store.StoredIncident, incident: Incident, rendered: _Rendered) -> Receipt:
+    """The answer to a message already received: the same receipt, or a conflict."""
+    if existing.digest != rendered.digest:
+        raise Conflict(
+            f"identifier '{incident.identifier}' from sender {incident.sender} was already "
+            "received with different content; a changed report needs a new identifier "
+            "(msgType Update with references)"
+        )
+    return _receipt(existing, duplicate=True)
 
 
 def _receipt(row: store.StoredIncident, duplicate: bool) -> Receipt:

@@ -37,13 +37,7 @@ from hub.registry.depots import Depot, depot_from_row
 from hub.registry.holds import COLUMNS as HOLD_COLUMNS
 from hub.registry.holds import INSERT_HOLD, Hold, hold_from_row, hold_row
 from hub.registry.ledger import LEDGER_COLUMNS, Balance, Entry, entry_row
-from hub.store.sql import UNPREPARED, Connection, Cursor, pipeline
-
-_ROWS_PER_INSERT = 200  # ledger rows per INSERT statement (14 parameters each)
-
-
-def _marks(n: int) -> str:
-    return ", ".join("?" * n)
+from hub.store.sql import UNPREPARED, Connection, Cursor, insert_values, marks, pipeline
 
 
 @dataclass(slots=True)
@@ -92,22 +86,22 @@ class Snapshot:
         with pipeline(conn):
             held = conn.execute(
                 f"{UNPREPARED}SELECT {HOLD_COLUMNS} FROM holds "
-                f"WHERE id IN ({_marks(len(hold_ids))})",
+                f"WHERE id IN ({marks(len(hold_ids))})",
                 tuple(hold_ids),
             )
             places = conn.execute(
                 f"{UNPREPARED}SELECT {DEPOT_COLUMNS} FROM depots "
-                f"WHERE id IN ({_marks(len(depots))})",
+                f"WHERE id IN ({marks(len(depots))})",
                 depots,
             )
             stock = conn.execute(
                 f"{UNPREPARED}SELECT depot, item, on_hand, held, floor, minimum FROM balances "
-                f"WHERE depot IN ({_marks(len(depots))}) AND item IN ({_marks(len(items_))})",
+                f"WHERE depot IN ({marks(len(depots))}) AND item IN ({marks(len(items_))})",
                 (*depots, *items_),
             )
             days = conn.execute(
                 f"{UNPREPARED}SELECT owner, partner, item, quantity FROM daily_shared "
-                f"WHERE day = ? AND partner IN ({_marks(len(partners_))})",
+                f"WHERE day = ? AND partner IN ({marks(len(partners_))})",
                 (day, *partners_),
             )
         existing = {h.id: h for h in (hold_from_row(tuple(r)) for r in held.fetchall())}
@@ -190,15 +184,12 @@ class Snapshot:
                     inserts,
                 )
                 checks.append((cur, len(inserts), "a partner's daily total appeared"))
-            ledger = [
-                conn.execute(
-                    f"{UNPREPARED}INSERT INTO stock_ledger ({LEDGER_COLUMNS}) VALUES "
-                    + ", ".join([f"({_marks(14)})"] * len(chunk))
-                    + " RETURNING id, hold_id, kind",
-                    [value for e in chunk for value in entry_row(e)],
-                )
-                for chunk in _chunks(self._entries, _ROWS_PER_INSERT)
-            ]
+            ledger = insert_values(
+                conn,
+                f"INSERT INTO stock_ledger ({LEDGER_COLUMNS})",
+                [entry_row(e) for e in self._entries],
+                " RETURNING id, hold_id, kind",
+            )
             conn.executemany(INSERT_HOLD, [hold_row(h) for h in self._holds])
         ids: dict[tuple[str | None, str], int] = {}
         for cur in ledger:  # read first: on SQLite an unread RETURNING keeps its statement open
@@ -208,7 +199,3 @@ class Snapshot:
             if cur.rowcount != expected:
                 raise ConcurrentUpdate(f"{what} while a batch of holds was decided; retrying")
         return ids
-
-
-def _chunks(entries: list[Entry], size: int) -> list[list[Entry]]:
-    return [entries[start : start + size] for start in range(0, len(entries), size)]

@@ -11,11 +11,9 @@ names the clause against the stock as it is.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from hub.bus import topics
@@ -40,6 +38,7 @@ from hub.registry.catalogue import supply
 from hub.registry.depots import Depot, get_depot, list_depots
 from hub.registry.holds import Hold, HoldState
 from hub.registry.policy import Grant, Refusal, decide, terms
+from hub.store.batching import Batcher
 from hub.store.db import Runner, Tx
 from hub.store.outbox import Appended, Emitter
 
@@ -97,8 +96,9 @@ class Registry:
         self._db, self._emitter, self._clock, self._region = db, emitter, clock, region
         chosen = region.agreements if agreements is None else agreements
         self._agreements: Mapping[str, Agreement] = {a.id: a for a in chosen}
-        self._waiting: list[tuple[StockRequest, asyncio.Future[Answer]]] = []
-        self._drainer: asyncio.Task[None] | None = None
+        self._holds = Batcher[StockRequest, Answer](
+            db, self._requests_in, name="liandong-registry-holds", max_batch=_MAX_BATCH
+        )
         self.drill: str | None = None  # a drill's virtual copy of the ledger: its drill id
 
     def _name(self, code: str) -> str:
@@ -201,28 +201,7 @@ class Registry:
 
         Requests that arrive while a batch is being written wait for the next batch, decided
         together in one transaction (``hold_batch``): one batch in flight per registry."""
-        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._waiting.append((req, future))
-        if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain(), name="liandong-registry-holds")
-        return await future
-
-    async def _drain(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting[:_MAX_BATCH], self._waiting[_MAX_BATCH:]
-            reqs = [req for req, _ in batch]
-            answers: Sequence[Answer | Exception]
-            try:
-                answers = await self._db.run(partial(self._requests_in, reqs=reqs))
-            except Exception as exc:  # the batch as a whole failed (database away, retries spent)
-                answers = [exc] * len(batch)
-            for (_, future), answer in zip(batch, answers, strict=True):
-                if future.done():  # its caller gave up waiting
-                    continue
-                if isinstance(answer, Exception):
-                    future.set_exception(answer)
-                else:
-                    future.set_result(answer)
+        return await self._holds.submit(req)
 
     def _request_in(self, tx: Tx, req: StockRequest) -> Answer:
         """One request inside the caller's transaction (a plan, an EDXL-RM request)."""

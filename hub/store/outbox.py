@@ -14,7 +14,7 @@ from hub.bus.port import Record
 from hub.clock import Clock
 from hub.drills.isolation import LIVE, Isolation
 from hub.store.db import Tx
-from hub.store.sql import Connection
+from hub.store.sql import Connection, insert_values
 
 
 class Emitter(Protocol):
@@ -52,12 +52,14 @@ class Outbox:
         return Record(topic, -1, row_id, key, value, ts)
 
     def append_many(self, tx: Tx, records: Sequence[Appended]) -> None:
-        """Several events in one ``executemany`` (one round trip on psycopg's pipeline)."""
+        """Several events by multi-row statements (``sql.insert_values``): their ids, and so
+        the relay's order, follow ``records``."""
         if not records:
             return
         check = self.isolation.check
-        tx.conn.executemany(
-            "INSERT INTO outbox (topic, key, value, created_ms) VALUES (?, ?, ?, ?)",
+        insert_values(
+            tx.conn,
+            "INSERT INTO outbox (topic, key, value, created_ms)",
             [(topic, key, check(topic, value), ts) for topic, key, value, ts in records],
         )
         if self._on_append is not None:

@@ -43,3 +43,39 @@ def pipeline(conn: Connection) -> contextlib.AbstractContextManager[object]:
         return contextlib.nullcontext()
     block: contextlib.AbstractContextManager[object] = make()
     return block
+
+
+ROWS_PER_STATEMENT = 200
+"""Rows per multi-row statement (``insert_values``, ``in_chunks``): few statements, and far
+below SQLite's and PostgreSQL's limits on the number of parameters of one."""
+
+
+def marks(n: int) -> str:
+    """``?, ?, ...``: ``n`` placeholders."""
+    return ", ".join("?" * n)
+
+
+def chunks(items: Sequence[Any], size: int = ROWS_PER_STATEMENT) -> list[Sequence[Any]]:
+    """``items`` cut into runs of at most ``size``, in order."""
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+def insert_values(
+    conn: Connection, head: str, rows: Sequence[Sequence[Any]], tail: str = ""
+) -> list[Cursor]:
+    """``head VALUES (?, ...), (?, ...) tail``: ``rows`` written by one statement per
+    ``ROWS_PER_STATEMENT`` of them (each statement a round of the driver, not each row), in
+    order (the rows of a table with an increasing id get their ids in this order). The text
+    varies with the number of rows, so it runs ``UNPREPARED``. Every row has as many values as
+    the first. The cursors, one per statement, in order (for a ``RETURNING`` tail: on SQLite,
+    read each before the next statement of the transaction)."""
+    if not rows:
+        return []
+    row_marks = f"({marks(len(rows[0]))})"
+    return [
+        conn.execute(
+            f"{UNPREPARED}{head} VALUES {', '.join([row_marks] * len(chunk))}{tail}",
+            [value for row in chunk for value in row],
+        )
+        for chunk in chunks(rows)
+    ]

@@ -9,7 +9,7 @@ import orjson
 
 from hub.errors import ConcurrentUpdate
 from hub.model.task import Task, TaskState
-from hub.store.sql import Connection, pipeline
+from hub.store.sql import Connection, insert_values
 
 # States in which a task waits for its target's answer: the escalation clock runs.
 AWAITING_ANSWER = frozenset({TaskState.ISSUED, TaskState.DELIVERED, TaskState.ESCALATED})
@@ -59,18 +59,24 @@ def insert_row(
 def insert_rows(
     conn: Connection, rows: Sequence[tuple[str, str, str, int, int, bytes]]
 ) -> list[bool]:
-    """``insert_row`` for each of ``rows`` (id, incident, target, due, now, body), sent
-    together (``sql.pipeline``); whether each was new (False: it was there already)."""
-    with pipeline(conn):
-        cursors = [
-            conn.execute(
-                "INSERT INTO tasks (id, incident, target, state, due_ms, updated_ms, body, "
-                "next_due_ms) VALUES (?, ?, ?, 'issued', ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                (task_id, incident, target, due_ms, now, body, due_ms),
-            )
-            for task_id, incident, target, due_ms, now, body in rows
-        ]
-    return [cur.rowcount == 1 for cur in cursors]
+    """``insert_row`` for each of ``rows`` (id, incident, target, due, now, body), written by
+    multi-row statements (``sql.insert_values``); whether each was new (False: it was there
+    already, or earlier in ``rows``)."""
+    cursors = insert_values(
+        conn,
+        "INSERT INTO tasks (id, incident, target, state, due_ms, updated_ms, body, next_due_ms)",
+        [
+            (i, incident, target, "issued", due, now, body, due)
+            for i, incident, target, due, now, body in rows
+        ],
+        " ON CONFLICT (id) DO NOTHING RETURNING id",
+    )
+    new = {row[0] for cur in cursors for row in cur.fetchall()}
+    answers = []
+    for row in rows:
+        answers.append(row[0] in new)
+        new.discard(row[0])  # an id given twice is new once, the first time
+    return answers
 
 
 def save_task(conn: Connection, task: Task, now_ms: int, previous: TaskState) -> None:
