@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from functools import partial
 from typing import Protocol
 
 from hub.bus.port import Bus, Outgoing, Record
@@ -22,6 +23,8 @@ from hub.store.db import Runner, Tx
 from hub.store.sql import UNPREPARED, chunks, marks
 
 log = logging.getLogger(__name__)
+
+_ROUNDS = 8  # batches one ``relay_once`` publishes at most
 
 
 class Leadership(Protocol):
@@ -101,7 +104,9 @@ class OutboxRelay:
             await asyncio.wait_for(self._wake.wait(), seconds)
 
     async def relay_once(self) -> int:
-        """Publish one batch of unsent rows; returns how many were published."""
+        """Publish unsent rows a batch at a time until none is left, at most ``_ROUNDS``
+        batches (the leadership is asked again between calls); returns how many were
+        published. Marking a batch sent and reading the next go in one transaction."""
         rows = await self._db.run(self._unsent)
         if not rows:
             # Old sent rows go when idle, now and then: a poll costs one transaction, not two.
@@ -110,14 +115,20 @@ class OutboxRelay:
                 self._forgot_at = now
                 await self._db.run(self._forget_old)
             return 0
-        records = await self._bus.publish([Outgoing(t, k, v) for _, t, k, v in rows])
-        ids = [row[0] for row in rows]
-        now = self._clock.now_ms()
-        await self._db.run(lambda tx: self._mark_sent(tx, ids, now))
-        self.published += len(rows)
-        if self._broker_lost_log(records):
-            await self.resend_retained()
-        return len(rows)
+        total = 0
+        for round_ in range(_ROUNDS):
+            records = await self._bus.publish([Outgoing(t, k, v) for _, t, k, v in rows])
+            ids = [row[0] for row in rows]
+            read = round_ < _ROUNDS - 1 and not self._stopping.is_set()
+            now = self._clock.now_ms()
+            rows = await self._db.run(partial(self._mark_sent, ids=ids, now=now, read_next=read))
+            self.published += len(ids)
+            total += len(ids)
+            if self._broker_lost_log(records):
+                await self.resend_retained()
+            if not rows:
+                break
+        return total
 
     def _broker_lost_log(self, records: Sequence[Record]) -> bool:
         lost = False
@@ -160,13 +171,16 @@ class OutboxRelay:
         ).fetchall()
         return [(i, t, k, bytes(v)) for i, t, k, v in rows]
 
-    @staticmethod
-    def _mark_sent(tx: Tx, ids: list[int], now: int) -> None:
+    def _mark_sent(
+        self, tx: Tx, ids: list[int], now: int, read_next: bool
+    ) -> list[tuple[int, str, str | None, bytes]]:
+        """Mark ``ids`` sent; then, if ``read_next``, the next unsent rows."""
         for chunk in chunks(ids):
             tx.conn.execute(
                 f"{UNPREPARED}UPDATE outbox SET sent_ms = ? WHERE id IN ({marks(len(chunk))})",
                 (now, *chunk),
             )
+        return self._unsent(tx) if read_next else []
 
     def _forget_old(self, tx: Tx) -> None:
         cutoff = self._clock.now_ms() - self._retention_ms
