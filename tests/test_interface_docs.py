@@ -27,8 +27,10 @@ from adapters.links.mqtt_protocol import TaskAnswer
 from hub.bus import topics
 from hub.model.approvals import (
     APPROVAL_DECIDED_TYPES,
+    APPROVAL_EXTENDED,
     APPROVAL_REQUESTED,
     ApprovalDecided,
+    ApprovalExtended,
     ApprovalRequested,
     OnExpiry,
 )
@@ -420,6 +422,15 @@ def _events() -> list[bytes]:
         question_en="Start mutual recognition of cross-border passes?",
         expires="2026-07-01T02:30:00.500Z",
         on_expiry=OnExpiry.CANCEL,
+        tasks=[task],
+    )
+    payloads[APPROVAL_EXTENDED] = ApprovalExtended(
+        approval=approval,
+        incident=thread,
+        playbook="infectious-disease-joint-control",
+        step="coordinator-approves-passes",
+        by="310118",
+        at="2026-07-01T00:35:00.000Z",
         tasks=[task],
     )
     for state, event_type in APPROVAL_DECIDED_TYPES.items():

@@ -16,13 +16,14 @@ from hub.engine import approvals
 from hub.engine.planning import SOURCE, ApprovalRow, IssuedRow, Planned
 from hub.engine.workers import Planner
 from hub.errors import ConcurrentUpdate, InvalidInput
-from hub.model.approvals import ApprovalState, OnExpiry
+from hub.model.approvals import APPROVAL_EXTENDED, ApprovalExtended, ApprovalState, OnExpiry
 from hub.model.envelope import Lane, derived_id, format_time, parse_time
 from hub.model.events import TASK_UPDATE_TYPES, EvaluationFailed, TaskUpdated, make_event
 from hub.model.task import OPEN_STATES, Task, TaskState
 from hub.store import approvals as approval_store
 from hub.store import incidents as incident_store
 from hub.store import tasks as task_store
+from hub.store.approvals import HeldTask
 from hub.store.db import Runner, Tx
 from hub.store.outbox import Emitter, first_emission
 from hub.store.sql import pipeline
@@ -189,6 +190,7 @@ class EngineRunner:
             merged = approval_store.held_json((*existing.held, *new))
             if not approval_store.replace_held(tx.conn, ask.id, merged, now):
                 raise ConcurrentUpdate(f"approval {ask.id} was decided meanwhile")  # run again
+            self._emit_extended(tx, item, existing, new)
             return 0
         proceeded = existing.on_expiry is OnExpiry.PROCEED
         if existing.state is ApprovalState.APPROVED or (
@@ -197,6 +199,35 @@ class EngineRunner:
             at = parse_time(item.received)
             return len(approvals.issue_held(tx, self._emitter, new, at, item.cause, now))
         return 0  # rejected, cancelled, or expired with on_expiry: cancel
+
+    def _emit_extended(
+        self, tx: Tx, item: Planned, approval: approval_store.Approval, added: list[HeldTask]
+    ) -> None:
+        """``approval.extended``: the held tasks ``item`` (an Update) added to a pending
+        request. Once per Update: a redelivery finds them held already and adds nothing."""
+        payload = ApprovalExtended(
+            approval=approval.id,
+            incident=approval.incident,
+            playbook=approval.playbook,
+            step=approval.step,
+            by=item.sender,
+            at=item.received,
+            tasks=[h.task for h in added],
+        )
+        envelope = make_event(
+            APPROVAL_EXTENDED,
+            payload,
+            id=derived_id(approval.id, item.cause, APPROVAL_EXTENDED),
+            source=SOURCE,
+            time=item.received,
+            jurisdiction=approval.sender,
+            correlationid=approval.incident,
+            causationid=item.cause,
+            subject=approval.id,
+            status=self.lane,
+        )
+        topic = topics.for_lane(topics.AUDIT, self.lane)
+        self._emitter.append(tx, topic, approval.incident, envelope.encode())
 
     def _cancel_approvals(
         self,

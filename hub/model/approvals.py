@@ -1,7 +1,8 @@
 """Approval requests to the regional coordinator, and what became of them (pure data).
 
 A playbook's ``approval`` step holds the tasks of the steps after it until a coordinator decides.
-``approval.requested`` carries the question and every held task; ``approval.approved``,
+``approval.requested`` carries the question and every held task; ``approval.extended`` the tasks
+an Update added while it was pending; ``approval.approved``,
 ``approval.rejected``, ``approval.expired`` and ``approval.cancelled`` say what became of it and
 which tasks it issued (none when rejected, cancelled, or expired with ``on_expiry: cancel``).
 """
@@ -34,6 +35,7 @@ class OnExpiry(StrEnum):
 
 
 APPROVAL_REQUESTED = "approval.requested"
+APPROVAL_EXTENDED = "approval.extended"
 
 APPROVAL_DECIDED_TYPES: Mapping[ApprovalState, str] = MappingProxyType(
     {
@@ -61,6 +63,19 @@ class ApprovalRequested(_Payload):
     expires: str
     on_expiry: OnExpiry
     tasks: list[Task] = Field(description="the held tasks, as they will be issued if approved")
+
+
+class ApprovalExtended(_Payload):
+    """An Update of the incident reached more targets while the request was pending: ``tasks``
+    joined the held tasks (a decision now issues them too, or none of them)."""
+
+    approval: str
+    incident: str = Field(description="the incident thread")
+    playbook: str
+    step: str
+    by: str = Field(description="the sender of the Update")
+    at: str = Field(description="when the hub received the Update")
+    tasks: list[Task] = Field(description="the held tasks it added")
 
 
 class ApprovalDecided(_Payload):

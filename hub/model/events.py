@@ -16,8 +16,10 @@ from pydantic import ValidationError
 from hub.errors import InvalidInput, UnknownEventType
 from hub.model.approvals import (
     APPROVAL_DECIDED_TYPES,
+    APPROVAL_EXTENDED,
     APPROVAL_REQUESTED,
     ApprovalDecided,
+    ApprovalExtended,
     ApprovalRequested,
 )
 from hub.model.envelope import Envelope, Lane, OutgoingEvent
@@ -128,6 +130,7 @@ EVENT_TYPES: Mapping[str, type[_Payload]] = {
     STOCK_LOW: StockLow,
     RESOURCE_LINE_MOVED: ResourceLineMoved,
     APPROVAL_REQUESTED: ApprovalRequested,
+    APPROVAL_EXTENDED: ApprovalExtended,
     **{name: ApprovalDecided for name in APPROVAL_DECIDED_TYPES.values()},
 }
 

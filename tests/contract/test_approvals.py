@@ -28,7 +28,7 @@ from hub.engine.runner import EngineRunner
 from hub.engine.spatial import load_zones
 from hub.engine.workers import InProcessPlanner
 from hub.errors import Conflict, InvalidInput, NotAllowed
-from hub.model.approvals import ApprovalDecided, ApprovalRequested, ApprovalState
+from hub.model.approvals import ApprovalDecided, ApprovalExtended, ApprovalRequested, ApprovalState
 from hub.model.envelope import derived_id, format_time, parse_time
 from hub.model.events import IncidentReported, TaskUpdated, decode, make_event
 from hub.model.incident import Incident
@@ -362,10 +362,23 @@ async def test_an_update_adds_its_new_targets_to_the_pending_request_or_issues_t
         message["info"][0]["area"][0]["circle"] = [circle]
         return _record(message, offset=offset, thread="310118,hd-1")
 
-    await runner.handle([update("hd-u1", "31.05,120.95 10", 1)])  # reaches Jiaxing's Nanhu too
+    before = {h.task.id for h in (await _only_approval(db)).held}
+    first = update("hd-u1", "31.05,120.95 10", 1)  # reaches Jiaxing's Nanhu too
+    await runner.handle([first])
+    await runner.handle([first])  # redelivered: adds nothing, says nothing
     approval = await _only_approval(db)
     assert len(approval.held) == 14 and len(await _events(db, "approval.requested")) == 1
     assert "330502" in {h.task.target for h in approval.held}
+    (extended,) = await _events(db, "approval.extended")
+    payload = extended.payload_as(ApprovalExtended)
+    added = {h.task.id for h in approval.held} - before
+    assert {t.id for t in payload.tasks} == added and len(added) == 1
+    assert (payload.approval, payload.by, payload.incident) == (
+        approval.id,
+        "310118",
+        "310118,hd-1",
+    )
+    assert extended.envelope.subject == approval.id
     service = ApprovalService(db, Outbox(clock), clock)
     await service.approve(approval.id, by="user:wang", role="coordinator")
     assert len(await _held_tasks_in_store(db, "310118,hd-1")) == 14
@@ -377,6 +390,7 @@ async def test_an_update_adds_its_new_targets_to_the_pending_request_or_issues_t
     assert len(held) == 16 and {"320205", "320214"} <= {t.target for t in held}
     assert len(await _events(db, "approval.requested")) == 1
     assert len(await _events(db, "approval.approved")) == 1
+    assert len(await _events(db, "approval.extended")) == 1  # issued at once, not held
 
 
 async def test_a_cancel_racing_an_approval_leaves_no_held_task_open(

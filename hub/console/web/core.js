@@ -188,7 +188,7 @@ export function connectLive() {
       changed("tasks");
     });
   }
-  for (const name of ["requested", "approved", "rejected", "expired", "cancelled"]) {
+  for (const name of ["requested", "extended", "approved", "rejected", "expired", "cancelled"]) {
     source.addEventListener(`approval.${name}`, () => changed("approvals"));
   }
   for (const name of ["received", "held", "hold_expired", "released", "committed", "dispatched", "arrived", "returned", "consumed", "adjusted", "refused"]) {
