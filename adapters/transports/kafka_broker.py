@@ -99,10 +99,19 @@ class TansuBroker:
     kind = "tansu"
     client_options = TANSU_CLIENT_OPTIONS
 
-    def __init__(self, storage: str = "memory://tansu/", port: int | None = None) -> None:
+    def __init__(
+        self,
+        storage: str = "memory://tansu/",
+        port: int | None = None,
+        *,
+        advertised_port: int | None = None,
+    ) -> None:
+        """``advertised_port``: where clients are told to connect, if not to ``port`` (a proxy
+        in front of the broker, such as a TLS terminator)."""
         self.storage = storage
         self.port = port or free_port()
-        self.bootstrap = f"{HOST}:{self.port}"
+        self.advertised_port = advertised_port or self.port
+        self.bootstrap = f"{HOST}:{self.advertised_port}"
         self._dir = Path(tempfile.mkdtemp(prefix="liandong-tansu-"))
         self.log_path = self._dir / "broker.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -114,14 +123,13 @@ class TansuBroker:
     def start(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             return
-        url = f"tcp://{HOST}:{self.port}"
         argv = [
             str(tansu_binary()),
             "broker",
             "--listener-url",
-            url,
+            f"tcp://{HOST}:{self.port}",
             "--advertised-listener-url",
-            url,
+            f"tcp://{HOST}:{self.advertised_port}",
             "--storage-engine",
             self.storage,
         ]

@@ -135,19 +135,21 @@ class IntakeService:
         bytes if the caller made them outside the transaction."""
         if rendered is None:
             rendered = _render(incident)
-        # An Alert is its own thread: both reads go in one round trip (``sql.pipeline``).
-        own = _own_thread(incident)
-        with pipeline(tx.conn):
-            read_existing = store.read_incident(tx.conn, incident.sender, incident.identifier)
-            read_version = store.read_next_version(tx.conn, incident.key) if own else None
-        existing = read_existing()
-        version = read_version() if read_version is not None else 0
+        if _own_thread(incident):
+            answers: list[Accepted | None] = [None]
+            self._accept_run(tx, [(incident, credential, rendered)], [0], answers)
+            (answer,) = answers
+            if isinstance(answer, Exception):
+                raise answer
+            assert answer is not None
+            return answer
+        existing = store.get_incident(tx.conn, incident.sender, incident.identifier)
         if existing is not None:
             return _seen(existing, incident, rendered)
-        thread = incident.key if own else self._thread_of(tx, incident)
-        if not own:
-            version = store.next_version(tx.conn, thread)
-        row, event = self._new(incident, credential, rendered, thread, version)
+        thread = self._thread_of(tx, incident)
+        row, event = self._new(
+            incident, credential, rendered, thread, store.next_version(tx.conn, thread)
+        )
         with pipeline(tx.conn):
             store.insert_incident(tx.conn, row)
             self._emitter.append_many(tx, [event])
@@ -262,8 +264,6 @@ class IntakeService:
 
     @staticmethod
     def _thread_of(tx: Tx, incident: Incident) -> str:
-        if _own_thread(incident):
-            return incident.key
         refs = incident.referenced()
         for ref in refs:
             found = store.get_incident(tx.conn, ref.sender, ref.identifier)

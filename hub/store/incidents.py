@@ -30,31 +30,19 @@ _COLUMNS = (
 
 
 def get_incident(conn: Connection, sender: str, identifier: str) -> StoredIncident | None:
-    return read_incident(conn, sender, identifier)()
-
-
-def read_incident(
-    conn: Connection, sender: str, identifier: str
-) -> Callable[[], StoredIncident | None]:
-    """``get_incident`` in two halves, for a pipeline (``sql.pipeline``): the statement is sent
-    now, the returned function reads its answer (after the pipeline block)."""
-    cur = conn.execute(
+    row = conn.execute(
         f"SELECT {_COLUMNS} FROM incidents WHERE sender = ? AND identifier = ?",
         (sender, identifier),
-    )
-
-    def answer() -> StoredIncident | None:
-        row = cur.fetchone()
-        return StoredIncident(*row) if row else None
-
-    return answer
+    ).fetchone()
+    return StoredIncident(*row) if row else None
 
 
 def read_incidents(
     conn: Connection, keys: Sequence[tuple[str, str]]
 ) -> Callable[[], dict[tuple[str, str], StoredIncident]]:
-    """``get_incident`` for each of ``keys`` (sender, identifier) in one statement per
-    ``sql.ROWS_PER_STATEMENT`` identifiers, in two halves like ``read_incident``: the answer maps
+    """``get_incident`` for each of ``keys`` (sender, identifier), one statement per
+    ``sql.ROWS_PER_STATEMENT`` identifiers, in two halves for ``sql.pipeline``: the statements
+    are sent now; the returned function reads the answer (after the pipeline block), which maps
     each key found to its row."""
     wanted = set(keys)
     identifiers = sorted({identifier for _, identifier in wanted})
@@ -88,19 +76,14 @@ def thread_versions(conn: Connection, thread: str) -> list[StoredIncident]:
 
 
 def next_version(conn: Connection, thread: str) -> int:
-    return read_next_version(conn, thread)()
-
-
-def read_next_version(conn: Connection, thread: str) -> Callable[[], int]:
-    """``next_version`` in two halves, for a pipeline (see ``read_incident``)."""
-    cur = conn.execute(
+    (latest,) = conn.execute(
         "SELECT COALESCE(MAX(version), 0) FROM incidents WHERE thread = ?", (thread,)
-    )
-    return lambda: int(cur.fetchone()[0]) + 1
+    ).fetchone()
+    return int(latest) + 1
 
 
 def read_next_versions(conn: Connection, threads: Sequence[str]) -> Callable[[], dict[str, int]]:
-    """``next_version`` of each of ``threads``, in two halves (see ``read_incident``)."""
+    """``next_version`` of each of ``threads``, in two halves (see ``read_incidents``)."""
     distinct = sorted(set(threads))
     cursors = [
         conn.execute(

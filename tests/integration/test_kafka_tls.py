@@ -19,11 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
-import socket
 import ssl
-import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -35,12 +31,8 @@ import pytest
 from adapters.framework.kafka_bridge import KafkaBridge
 from adapters.framework.manifest import KafkaTransport
 from adapters.framework.upstream import Upstream
-from adapters.transports.kafka_broker import (
-    TANSU_CLIENT_OPTIONS,
-    free_port,
-    tansu_binary,
-    terminate,
-)
+from adapters.transports.kafka_broker import TANSU_CLIENT_OPTIONS, free_port
+from adapters.transports.kafka_broker import TansuBroker as Tansu
 from adapters.transports.kafka_city import CityKafka, KafkaOptions, Record
 from hub.bus.kafka_security import tls_diagnosis
 from hub.bus.kafka_setup import ensure_topics
@@ -113,46 +105,6 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             writer.close()
 
 
-def _accepting(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((HOST, port), 0.2):
-        return True
-    return False
-
-
-def start_tansu(port: int, advertised_port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    """Tansu (memory storage) on ``port``, telling clients to connect to ``advertised_port``."""
-    argv = [
-        str(tansu_binary()),
-        "broker",
-        "--listener-url",
-        f"tcp://{HOST}:{port}",
-        "--advertised-listener-url",
-        f"tcp://{HOST}:{advertised_port}",
-        "--storage-engine",
-        "memory://tansu/",
-    ]
-    setpriv = shutil.which("setpriv")
-    if setpriv is not None:  # the broker dies with the test process even if it is SIGKILLed
-        argv = [setpriv, "--pdeathsig", "KILL", "--", *argv]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 15
-    while not _accepting(port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            terminate(proc)
-            raise RuntimeError(f"tansu did not start on {port}: {log_path.read_text()[-2000:]}")
-        time.sleep(0.02)
-    return proc
-
-
 @dataclass
 class TlsCluster:
     bootstrap: str  # the proxy: TLS only
@@ -167,14 +119,13 @@ async def tls_cluster(tmp_path: Path) -> AsyncIterator[TlsCluster]:
     tansu_port = free_port()
     proxy = TlsProxy(pki, tansu_port)
     await proxy.start()
-    proc = None
+    broker = Tansu(port=tansu_port, advertised_port=proxy.port)
     try:
-        proc = await asyncio.to_thread(start_tansu, tansu_port, proxy.port, tmp_path / "tansu.log")
-        yield TlsCluster(f"{HOST}:{proxy.port}", pki, proxy, tmp_path)
+        await asyncio.to_thread(broker.start)
+        yield TlsCluster(broker.bootstrap, pki, proxy, tmp_path)
     finally:
         await proxy.stop()
-        if proc is not None:
-            await asyncio.to_thread(terminate, proc)  # SIGTERM, then SIGKILL, by its pid
+        await asyncio.to_thread(broker.cleanup)  # SIGTERM, then SIGKILL, by its pid
 
 
 def _transport(bootstrap: str, topic: str, security: dict[str, Any]) -> KafkaTransport:
